@@ -1,0 +1,14 @@
+"""geneverse: gene embeddings from single-cell and spatial expression, for the scverse."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("geneverse")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from . import cache, datasets, graphs, io, pl, targets, tl
+
+__all__ = ["__version__", "cache", "datasets", "graphs", "io", "pl", "targets", "tl"]

@@ -1,0 +1,138 @@
+"""Gram-matrix targets: Pearson, Spearman, cosine, Jaccard, co-occurrence and PPMI.
+
+All of them are functions of ``X.T @ X`` (of X, its ranks shifted so zeros stay zero, or its
+detection indicator) and column sums, accumulated over chunks of cells. Centring is implicit
+(``X.T @ X - n * mean mean.T``), so a sparse matrix is never densified; chunks denser than
+:data:`DENSE_ABOVE` go through a dense BLAS product instead, which is faster there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._chunks import CellChunks, gene_values
+
+DENSE_ABOVE = 0.1
+
+
+@dataclass
+class Gram:
+    """``X.T @ X`` (float64), column sums and the number of cells."""
+
+    gram: np.ndarray
+    sums: np.ndarray
+    n_cells: int
+
+
+def _chunk_gram(chunk: sp.csr_matrix) -> np.ndarray:
+    density = chunk.nnz / max(chunk.shape[0] * chunk.shape[1], 1)
+    if density > DENSE_ABOVE:
+        dense = chunk.toarray()
+        return dense.T @ dense
+    return (chunk.T @ chunk).toarray()
+
+
+def accumulate_gram(chunks: CellChunks, transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = None) -> Gram:
+    """Sum ``X.T @ X`` and column sums over the chunks (of ``transform(chunk)`` if given)."""
+    n_genes = chunks.n_genes
+    gram = np.zeros((n_genes, n_genes))
+    sums = np.zeros(n_genes)
+    for chunk in chunks:
+        if transform is not None:
+            chunk = transform(chunk)
+        gram += _chunk_gram(chunk)
+        sums += np.asarray(chunk.sum(axis=0)).ravel()
+    return Gram(gram, sums, chunks.n_cells)
+
+
+def pearson_from_gram(stats: Gram) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson correlation; genes with zero variance get 0 everywhere. Also returns their mask."""
+    n = stats.n_cells
+    covariance = stats.gram - np.outer(stats.sums, stats.sums) / n
+    variance = np.diag(covariance).copy()
+    # Implicit centring leaves rounding noise where the variance is truly 0 (constant genes).
+    scale = np.maximum(np.diag(stats.gram), 1e-300)
+    constant = variance <= 1e-12 * scale
+    std = np.sqrt(np.where(constant, 1.0, variance))
+    corr = covariance / std[:, None] / std[None, :]
+    corr[constant, :] = 0.0
+    corr[:, constant] = 0.0
+    np.clip(corr, -1.0, 1.0, out=corr)
+    diagonal = np.where(constant, 0.0, 1.0)
+    np.fill_diagonal(corr, diagonal)
+    return corr, constant
+
+
+def cosine_from_gram(stats: Gram) -> np.ndarray:
+    """Cosine similarity of the gene vectors over cells; an all-zero gene gets 0."""
+    norms = np.sqrt(np.diag(stats.gram))
+    safe = np.where(norms > 0, norms, 1.0)
+    cosine = stats.gram / safe[:, None] / safe[None, :]
+    return np.clip(cosine, -1.0, 1.0)
+
+
+def jaccard_from_gram(stats: Gram) -> np.ndarray:
+    """Jaccard index of detection (Gram of the 0/1 indicator); 0 where neither gene is detected."""
+    detected = np.diag(stats.gram)
+    union = detected[:, None] + detected[None, :] - stats.gram
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, stats.gram / union, 0.0)
+
+
+def cooccurrence_from_gram(stats: Gram) -> np.ndarray:
+    """exp2vec's term co-occurrence: ``X.T @ X`` with the diagonal set to ``(diag - colsums) / 2``.
+
+    For counts, the corrected diagonal is the number of within-cell pairs of a gene's own
+    molecules, ``sum x (x - 1) / 2`` (quanteda's self-co-occurrence convention).
+    """
+    co = stats.gram.copy()
+    np.fill_diagonal(co, (np.diag(co) - stats.sums) / 2)
+    return co
+
+
+def ppmi_from_cooccurrence(co: np.ndarray) -> np.ndarray:
+    """Positive pointwise mutual information ``max(0, log(c_ij * total / (row_i * col_j)))``."""
+    rows = co.sum(axis=1)
+    cols = co.sum(axis=0)
+    total = co.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pmi = np.log(co * total / np.outer(rows, cols))
+    return np.where(np.isfinite(pmi) & (pmi > 0), pmi, 0.0)
+
+
+def binary_transform(chunk: sp.csr_matrix) -> sp.csr_matrix:
+    """Detected (nonzero) or not."""
+    out = chunk.copy()
+    out.data = np.ones_like(out.data)
+    return out
+
+
+def rank_transform(chunks: CellChunks) -> Callable[[sp.csr_matrix], sp.csr_matrix]:
+    """Map each value to its average rank within its gene minus the rank of 0 (zeros stay zero).
+
+    Spearman's correlation is Pearson's on ranks and is unchanged by a per-gene shift, so this
+    keeps the matrix sparse. Ranks are computed over all cells (ties averaged, as scipy does)
+    from one pass of value counts.
+    """
+    values = gene_values(chunks)
+    n = values.n_cells
+    genes = values.gene_of_value
+    n_zero = n - values.nnz
+    # Values below a given one in its gene: earlier distinct values, plus the zeros if it is positive.
+    cum = np.cumsum(values.counts)
+    before_in_gene = cum - values.counts - np.concatenate([[0], cum])[values.ptr[:-1]][genes]
+    rank = before_in_gene + (values.values > 0) * n_zero[genes] + (values.counts + 1) / 2
+    negatives = np.bincount(genes, weights=(values.values < 0) * values.counts, minlength=values.n_genes)
+    rank_of_zero = negatives + (n_zero + 1) / 2
+    shifted = rank - rank_of_zero[genes]
+
+    def transform(chunk: sp.csr_matrix) -> sp.csr_matrix:
+        out = chunk.copy()
+        out.data = shifted[values.lookup(chunk.indices, chunk.data)]
+        return out
+
+    return transform

@@ -1,0 +1,8 @@
+"""Datasets built offline: from files that installed packages ship, or generated with known truth."""
+
+from __future__ import annotations
+
+from ._pbmc68k import pbmc68k
+from ._synthetic import synthetic
+
+__all__ = ["pbmc68k", "synthetic"]

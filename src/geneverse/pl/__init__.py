@@ -1,0 +1,7 @@
+"""Plots (matplotlib, scanpy style: ``ax=``, ``show=``, ``save=``, return Axes)."""
+
+from __future__ import annotations
+
+from ._coexpression import coexpression
+
+__all__ = ["coexpression"]

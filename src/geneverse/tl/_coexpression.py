@@ -1,0 +1,254 @@
+"""``gv.tl.coexpression``: a genes x genes co-expression target into ``varp``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .. import cache
+from .._core._chunks import CellChunks, is_backed_array
+from .._utils import (
+    UNS_KEY,
+    check_unique_var_names,
+    copy_container,
+    get_expression,
+    logger,
+    progress_bar,
+    resolve_modality,
+    select_genes,
+    write_uns,
+)
+from ..targets._registry import Target, as_matrix, get_target
+
+
+def _resolve_params(target: Target, target_kwargs: dict | None, signed_mi: bool, mi_backend: str) -> dict[str, Any]:
+    """Merge a target's defaults with the user's keyword arguments, rejecting unknown ones."""
+    given = dict(target_kwargs or {})
+    if not target.builtin:
+        return given
+    unknown = sorted(set(given) - set(target.defaults))
+    if unknown:
+        accepted = sorted(target.defaults) or "none"
+        raise ValueError(f"Unknown target_kwargs {unknown} for target {target.name!r}; accepted: {accepted}.")
+    params = {**target.defaults, **given}
+    if target.name == "mi":
+        if "signed" not in given:
+            params["signed"] = signed_mi
+        if "backend" not in given:
+            params["backend"] = mi_backend
+    return params
+
+
+def _cache_description(target: Target, params: dict, gene_names: list[str]) -> dict | None:
+    """What besides the matrix decides the values; ``None`` when the result cannot be cached safely."""
+    if target.builtin:
+        value_params = {k: params[k] for k in target.value_params}
+        code = "builtin"
+    else:
+        code = target.source_hash()
+        if code is None:
+            return None
+        value_params = params
+    return {"target": target.name, "code": code, "params": value_params, "genes": gene_names, "format": 1}
+
+
+def _compute(target: Target, chunks: CellChunks, gene_names: list[str], params: dict, progress: bool) -> np.ndarray:
+    if target.builtin:
+        return target.func(chunks, progress=progress_bar(progress, f"{target.name} blocks"), **params)
+    matrix = sp.vstack(list(chunks), format="csr") if chunks.n_chunks > 1 else next(iter(chunks))
+    return as_matrix(target.func(matrix, list(gene_names), **params), gene_names, target.name)
+
+
+def _store_matrix(adata: AnnData, key: str, values: np.ndarray, positions: np.ndarray | None) -> None:
+    """Dense float32 in ``varp`` for all genes; CSR with zeros outside the block for a subset."""
+    values = values.astype(np.float32)
+    if positions is None:
+        adata.varp[key] = values
+        return
+    rows = np.repeat(positions, len(positions))
+    cols = np.tile(positions, len(positions))
+    adata.varp[key] = sp.csr_matrix((values.ravel(), (rows, cols)), shape=(adata.n_vars, adata.n_vars))
+
+
+def coexpression(
+    adata: Any,
+    target: str | Callable = "mi",
+    *,
+    layer: str | None = None,
+    genes: str | Sequence[str] | np.ndarray | None = None,
+    key_added: str | None = None,
+    target_kwargs: dict | None = None,
+    signed_mi: bool = True,
+    mi_backend: str = "auto",
+    use_cache: bool = True,
+    chunk_size: int = 20_000,
+    progress: bool = True,
+    mod: str | None = None,
+    copy: bool = False,
+) -> Any:
+    """Compute a genes x genes co-expression target over cells.
+
+    The matrix is accumulated over chunks of cells, so ``X`` may be dense, scipy sparse
+    (CSR/CSC), integer or float, a backed dataset (``read_h5ad(backed="r")``) or a dask array,
+    with the same result.
+
+    Parameters
+    ----------
+    adata
+        AnnData (cells x genes), or a MuData with ``mod``.
+    target
+        A registered target name (:func:`geneverse.targets.available_targets`) or a callable
+        ``f(X, gene_names, **target_kwargs)``. Built-in:
+
+        ``"mi"``
+            Mutual information (bits) on discretised expression, GeneVector's estimator: bin 0 =
+            not expressed, bins 1..k = quantiles of the gene's nonzero values
+            (k = min(``n_bins``, distinct nonzero values)), cells where both genes are zero left out
+            of the joint table; times the sign of the Pearson correlation when ``signed_mi``.
+            The diagonal is the estimator applied to (g, g): the entropy of g's nonzero bins.
+            Needs non-negative values (counts or normalised expression).
+        ``"pearson"``, ``"spearman"``
+            Correlation over all cells (Spearman: average ranks for ties, zeros included).
+            A gene with zero variance gets 0 in its row and column (diagonal included), and a warning.
+        ``"jaccard"``
+            Jaccard index of detection (x > 0); diagonal 1, 0 for a gene detected nowhere.
+        ``"cosine"``
+            Cosine similarity of the genes' vectors over cells; 0 for an all-zero gene.
+        ``"cooccurrence"``, ``"ppmi"``
+            exp2vec's term co-occurrence ``X.T @ X`` with the diagonal ``(diag - colsums) / 2``,
+            and its positive pointwise mutual information (inputs for GloVe).
+    layer
+        Layer to read instead of ``X``.
+    genes
+        Restrict to these genes: a list of names, a boolean mask, or a boolean ``var`` column
+        name (e.g. ``"highly_variable"``). See Returns for how a subset is stored.
+    key_added
+        ``varp`` and ``uns['gv']`` key; default ``"gv_{target}"``.
+    target_kwargs
+        Extra parameters of the target. For ``"mi"``: ``n_bins`` (10), ``include_double_zeros``
+        (False; True gives the plug-in MI over all cells), ``device`` (``"auto"``),
+        ``block_size`` (genes per block row), ``n_jobs`` (threads, default all cores).
+    signed_mi
+        ``"mi"`` only: multiply by the sign of the Pearson correlation (GeneVector's default).
+    mi_backend
+        ``"mi"`` only: ``"sparse"`` (scipy sparse products over bin indicators, CPU threads),
+        ``"torch"`` (dense indicator GEMMs, CUDA when available), or ``"auto"`` (torch on a
+        GPU, else sparse). All give the same matrix.
+    use_cache
+        Reuse and store results in the on-disk cache (:mod:`geneverse.cache`).
+    chunk_size
+        Cells read at a time; memory is O(genes² + chunk).
+    progress
+        Show a progress bar.
+    mod
+        Modality to use when ``adata`` is a MuData.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or the modified copy when ``copy=True``. Writes into the (modality) AnnData:
+
+    ``varp[key_added]``
+        float32 genes x genes matrix. With all genes, a dense array. With a ``genes`` subset,
+        a scipy CSR matrix (n_vars x n_vars, as ``varp`` requires) holding the block of the chosen
+        genes and zeros elsewhere; :func:`geneverse.io.coexpression_frame` returns just the block.
+    ``uns['gv'][key_added]``
+        ``kind``, ``target``, ``params``, ``layer``, ``genes`` (the genes used, in order),
+        ``n_cells``, ``cache_key``, ``from_cache``, ``seconds`` and ``version``.
+
+    Raises
+    ------
+    ValueError
+        NaN or infinite values; negative values for a target that needs non-negative input;
+        an empty matrix; duplicate gene names; bad parameters. ``adata`` is left unchanged.
+    KeyError
+        Unknown target, layer, gene or ``var`` column.
+
+    Examples
+    --------
+    >>> import geneverse as gv
+    >>> adata = gv.datasets.pbmc68k()
+    >>> gv.tl.coexpression(adata, layer="counts", progress=False)
+    >>> adata.varp["gv_mi"].shape
+    (765, 765)
+    """
+    from .. import __version__
+
+    started = time.perf_counter()
+    modality = resolve_modality(adata, mod)
+    spec = get_target(target)
+    params = _resolve_params(spec, target_kwargs, signed_mi, mi_backend)
+    key = f"gv_{spec.name}" if key_added is None else key_added
+    if not isinstance(key, str) or not key:
+        raise ValueError("key_added must be a non-empty string.")
+    check_unique_var_names(modality)
+    matrix, source_name = get_expression(modality, layer)
+    positions = select_genes(modality, genes)
+    if modality.n_obs == 0 or modality.n_vars == 0:
+        raise ValueError(f"{source_name} is empty ({modality.n_obs} cells x {modality.n_vars} genes).")
+    if not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer number of cells, got {chunk_size!r}.")
+    gene_names = [str(g) for g in (modality.var_names if positions is None else modality.var_names[positions])]
+    chunks = CellChunks(
+        matrix,
+        chunk_size=int(chunk_size),
+        columns=positions,
+        require_nonnegative=spec.nonnegative,
+        source_name=source_name,
+    )
+
+    description = _cache_description(spec, params, gene_names) if use_cache else None
+    cache_key = cache.matrix_key(chunks, description) if description is not None else None
+    values = cache.load(cache_key, (len(gene_names),) * 2) if cache_key else None
+    from_cache = values is not None
+    if values is None:
+        logger.info("computing %r co-expression for %d genes over %d cells", spec.name, len(gene_names), chunks.n_cells)
+        values = _compute(spec, chunks, gene_names, params, progress)
+        if cache_key:
+            cache.store(cache_key, values, {"target": spec.name, "n_genes": len(gene_names)})
+    _warn_constant(spec.name, values, gene_names)
+
+    result = copy_container(adata) if copy else adata
+    out = resolve_modality(result, mod)
+    _store_matrix(out, key, values, positions)
+    write_uns(
+        out,
+        key,
+        {
+            "kind": "coexpression",
+            "target": spec.name,
+            "params": params,
+            "layer": layer,
+            "genes": np.asarray(gene_names, dtype=object),
+            "n_cells": int(chunks.n_cells),
+            "backed": bool(is_backed_array(matrix)),
+            "cache_key": cache_key or "",
+            "from_cache": from_cache,
+            "seconds": round(time.perf_counter() - started, 4),
+            "version": __version__,
+        },
+    )
+    logger.info("added varp[%r] and uns[%r][%r]", key, UNS_KEY, key)
+    return result if copy else None
+
+
+def _warn_constant(target: str, values: np.ndarray, gene_names: list[str]) -> None:
+    """Correlation targets define a zero-variance gene's row as 0; say so rather than hide it."""
+    if target not in ("pearson", "spearman"):
+        return
+    constant = np.flatnonzero(np.diag(values) == 0)
+    if len(constant):
+        import warnings
+
+        examples = [gene_names[i] for i in constant[:5]]
+        warnings.warn(
+            f"{len(constant)} gene(s) have zero variance (e.g. {examples}); their {target} row and column are 0. "
+            "Filter them first (e.g. `sc.pp.filter_genes(adata, min_cells=1)`) to drop them.",
+            stacklevel=3,
+        )

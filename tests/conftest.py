@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from anndata import AnnData
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty cache directory."""
+    directory = tmp_path / "gv-cache"
+    monkeypatch.setenv("GENEVERSE_CACHE_DIR", str(directory))
+    return directory
+
+
+def make_counts(n_cells: int = 150, n_genes: int = 24, seed: int = 0) -> np.ndarray:
+    """Overdispersed counts with ties, zeros and a few correlated gene pairs."""
+    rng = np.random.default_rng(seed)
+    latent = rng.gamma(1.0, 1.0, size=(n_cells, 3))
+    loading = rng.integers(0, 3, size=n_genes)
+    mean = 0.6 * latent[:, loading] * rng.uniform(0.3, 2.0, size=n_genes)
+    counts = rng.poisson(mean).astype(np.float64)
+    counts[rng.random(counts.shape) < 0.3] = 0
+    return counts
+
+
+@pytest.fixture
+def counts() -> np.ndarray:
+    return make_counts()
+
+
+@pytest.fixture
+def adata(counts) -> AnnData:
+    a = AnnData(X=sp.csr_matrix(counts.astype(np.float32)))
+    a.var_names = [f"g{i}" for i in range(a.n_vars)]
+    a.obs_names = [f"c{i}" for i in range(a.n_obs)]
+    a.layers["counts"] = a.X.copy()
+    a.var["highly_variable"] = np.arange(a.n_vars) % 2 == 0
+    return a
+
+
+@pytest.fixture(scope="session")
+def pbmc():
+    import geneverse as gv
+
+    return gv.datasets.pbmc68k()

@@ -1,0 +1,130 @@
+"""The AnnData side of gv.tl.coexpression: keys, copies, layers, subsets, inputs, round trips."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import geneverse as gv
+
+
+def test_defaults_write_varp_and_uns(adata):
+    assert gv.tl.coexpression(adata, progress=False) is None
+    assert adata.varp["gv_mi"].shape == (adata.n_vars, adata.n_vars)
+    assert adata.varp["gv_mi"].dtype == np.float32
+    record = adata.uns["gv"]["gv_mi"]
+    assert record["target"] == "mi" and record["kind"] == "coexpression"
+    assert record["params"]["signed"] is True and record["params"]["n_bins"] == 10
+    assert list(record["genes"]) == list(adata.var_names)
+    assert record["n_cells"] == adata.n_obs
+
+
+def test_copy_leaves_input_untouched(adata):
+    before = adata.X.copy()
+    out = gv.tl.coexpression(adata, "pearson", key_added="corr", copy=True, progress=False)
+    assert "corr" in out.varp and "corr" not in adata.varp and "gv" not in adata.uns
+    assert (adata.X != before).nnz == 0
+
+
+def test_layer_and_x_are_not_modified(adata):
+    adata.X = sp.csr_matrix(np.log1p(adata.layers["counts"].toarray()))
+    x_before, counts_before = adata.X.copy(), adata.layers["counts"].copy()
+    gv.tl.coexpression(adata, layer="counts", key_added="mi_counts", signed_mi=False, progress=False)
+    gv.tl.coexpression(adata, key_added="mi_log", signed_mi=False, progress=False)
+    assert (adata.X != x_before).nnz == 0 and (adata.layers["counts"] != counts_before).nnz == 0
+    # unsigned MI is invariant to a monotone transform of each gene: same bins
+    np.testing.assert_allclose(adata.varp["mi_counts"], adata.varp["mi_log"], atol=1e-5)
+    assert adata.uns["gv"]["mi_counts"]["layer"] == "counts"
+
+
+@pytest.mark.parametrize("selection", ["column", "list", "mask"])
+def test_gene_subset_is_stored_as_a_block(adata, selection):
+    chosen = adata.var_names[adata.var["highly_variable"]]
+    genes = {"column": "highly_variable", "list": list(chosen[::-1]), "mask": adata.var["highly_variable"].to_numpy()}
+    gv.tl.coexpression(adata, "pearson", genes=genes[selection], progress=False)
+    stored = adata.varp["gv_pearson"]
+    assert sp.issparse(stored) and stored.shape == (adata.n_vars, adata.n_vars)
+    frame = gv.io.coexpression_frame(adata, "gv_pearson")
+    assert list(frame.index) == list(chosen)
+    expected = np.corrcoef(adata[:, chosen].X.toarray().T)
+    np.testing.assert_allclose(frame.to_numpy(), expected, atol=1e-6)
+    outside = ~adata.var["highly_variable"].to_numpy()
+    assert stored[outside].nnz == 0
+
+
+def _formats(adata, tmp_path):
+    import dask.array as da
+
+    dense = adata.X.toarray()
+    yield "dense", dense
+    yield "csc", sp.csc_matrix(adata.X)
+    yield "int", dense.astype(np.int64)
+    yield "float16", dense.astype(np.float16)
+    yield "dask_dense", da.from_array(dense, chunks=(40, -1))
+    yield "dask_sparse", da.from_array(sp.csr_matrix(adata.X), chunks=(50, -1))
+
+
+@pytest.mark.parametrize("target", ["mi", "pearson", "spearman"])
+def test_every_input_format_gives_the_same_matrix(adata, tmp_path, target):
+    gv.tl.coexpression(adata, target, key_added="ref", progress=False, use_cache=False)
+    reference = adata.varp["ref"]
+    for name, matrix in _formats(adata, tmp_path):
+        other = ad.AnnData(X=matrix, var=adata.var.copy())
+        gv.tl.coexpression(other, target, key_added="x", chunk_size=37, progress=False, use_cache=False)
+        np.testing.assert_allclose(other.varp["x"], reference, atol=1e-5, err_msg=name)
+
+
+def test_backed_anndata(adata, tmp_path):
+    path = tmp_path / "backed.h5ad"
+    adata.write_h5ad(path)
+    gv.tl.coexpression(adata, progress=False, use_cache=False)
+    backed = ad.read_h5ad(path, backed="r")
+    gv.tl.coexpression(backed, chunk_size=33, progress=False, use_cache=False)
+    np.testing.assert_allclose(backed.varp["gv_mi"], adata.varp["gv_mi"], atol=1e-6)
+    assert backed.uns["gv"]["gv_mi"]["backed"] is True
+    with pytest.raises(ValueError, match="backed"):
+        gv.tl.coexpression(backed, copy=True, progress=False)
+    backed.file.close()
+
+
+def test_h5ad_round_trip(adata, tmp_path):
+    gv.tl.coexpression(adata, progress=False)
+    gv.tl.coexpression(adata, "jaccard", genes="highly_variable", progress=False)
+    path = tmp_path / "round.h5ad"
+    adata.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    for key in ("gv_mi", "gv_jaccard"):
+        np.testing.assert_array_equal(
+            gv.io.coexpression_frame(back, key).to_numpy(), gv.io.coexpression_frame(adata, key).to_numpy()
+        )
+        assert back.uns["gv"][key]["target"] == adata.uns["gv"][key]["target"]
+    assert back.uns["gv"]["gv_mi"]["params"]["block_size"] == "None"
+    # the reloaded object works in the next step
+    assert gv.io.top_pairs(back, "gv_mi", n=3).shape == (3, 3)
+
+
+def test_mudata_modality(adata):
+    mudata = pytest.importorskip("mudata")
+    mdata = mudata.MuData({"rna": adata.copy()})
+    with pytest.raises(ValueError, match="mod="):
+        gv.tl.coexpression(mdata, progress=False)
+    gv.tl.coexpression(mdata, "pearson", mod="rna", progress=False)
+    assert "gv_pearson" in mdata["rna"].varp
+    out = gv.tl.coexpression(mdata, "cosine", mod="rna", copy=True, progress=False)
+    assert "gv_cosine" in out["rna"].varp and "gv_cosine" not in mdata["rna"].varp
+    assert gv.io.coexpression_frame(mdata, "gv_pearson", mod="rna").shape == (adata.n_vars, adata.n_vars)
+
+
+def test_top_pairs_and_table(adata, tmp_path):
+    gv.tl.coexpression(adata, "pearson", progress=False)
+    pairs = gv.io.top_pairs(adata, "gv_pearson", n=5)
+    corr = np.corrcoef(adata.X.toarray().T)
+    upper = np.abs(corr[np.triu_indices(adata.n_vars, 1)])
+    np.testing.assert_allclose(np.abs(pairs.score), np.sort(upper)[::-1][:5], atol=1e-6)
+    path = gv.io.write_coexpression(adata, tmp_path / "m.tsv", "gv_pearson")
+    import pandas as pd
+
+    table = pd.read_csv(path, sep="\t", index_col=0)
+    np.testing.assert_allclose(table.to_numpy(), corr, atol=1e-5)
