@@ -15,7 +15,9 @@ gene at zero, all marginals and the total follow from ``C``'s row sums and the p
 
 with ``xlogx(x) = x ln x``, ``both_ab`` the cells expressing both, ``T = nnz_a + nnz_b - both_ab``,
 ``h_a = sum_u xlogx(n_u)`` over a's bins and ``Z_ab = sum_u xlogx(n_u - R_ub)`` where ``R_ub`` is the
-number of cells in bin ``u`` of gene a that express gene b. ``C`` is computed block-row by
+number of cells in bin ``u`` of gene a that express gene b. Writing
+``Z_ab = h_a + sum over the nonzero R_ub of [xlogx(n_u - R_ub) - xlogx(n_u)]`` cancels ``h_a`` and
+``h_b`` and leaves work proportional to the nonzeros of ``C``. ``C`` is computed block-row by
 block-row (upper triangle only), accumulated over chunks of cells, so memory is O(block + genes²).
 """
 
@@ -105,7 +107,6 @@ class MarginalStats:
     edges: np.ndarray
     bin_counts: np.ndarray  # (genes * n_bins,) cells in each nonzero bin
     nnz: np.ndarray  # (genes,) cells expressing each gene
-    entropy_terms: np.ndarray  # (genes,) h_g = sum_u xlogx(n_u)
     sums: np.ndarray  # (genes,) column sums, for the Pearson sign
     n_cells: int
     n_bins: int
@@ -121,9 +122,8 @@ def marginal_stats(chunks: CellChunks, n_bins: int) -> MarginalStats:
         codes += edges[genes, j] <= values.values
     n_genes = values.n_genes
     bin_counts = np.bincount(genes * n_bins + codes - 1, weights=values.counts, minlength=n_genes * n_bins)
-    entropy_terms = xlogx(bin_counts).reshape(n_genes, n_bins).sum(axis=1)
     sums = np.bincount(genes, weights=values.values * values.counts, minlength=n_genes)
-    return MarginalStats(edges, bin_counts, values.nnz, entropy_terms, sums, chunks.n_cells, n_bins)
+    return MarginalStats(edges, bin_counts, values.nnz, sums, chunks.n_cells, n_bins)
 
 
 def finish_mi(
@@ -139,12 +139,11 @@ def finish_mi(
     """MI in bits of a block of gene pairs from its Gram-derived pieces (see module docstring)."""
     nnz_a = stats.nnz[rows, None].astype(np.float64)
     nnz_b = stats.nnz[None, cols].astype(np.float64)
-    h_a = stats.entropy_terms[rows, None]
-    h_b = stats.entropy_terms[None, cols]
     only_a = nnz_a - both
     only_b = nnz_b - both
     total = nnz_a + nnz_b - both
-    joint_terms = sum_xlogx + z_rows + z_cols - h_a - h_b
+    # z_* are the corrections sum_u [xlogx(n_u - R_ub) - xlogx(n_u)]: h_a and h_b cancel out.
+    joint_terms = sum_xlogx + z_rows + z_cols
     if include_double_zeros:
         n = float(stats.n_cells)
         neither = n - total
@@ -197,18 +196,34 @@ def _sparse_block(
         block = onehot_t[k_rows] @ onehot_csc[:, rows.start * nb :]
         gram = block if gram is None else gram + block
         cross += (x_t[rows] @ x_csc[:, rows.start :]).toarray()
-    gram = sp.coo_matrix(gram)
-    r, c, d = gram.row.astype(np.int64), gram.col.astype(np.int64), gram.data.astype(np.float64)
-    gene_r, gene_c = r // nb, c // nb
-    sum_xlogx = np.bincount(gene_r * n_c + gene_c, weights=xlogx(d), minlength=n_i * n_c).reshape(n_i, n_c)
-    both = np.bincount(gene_r * n_c + gene_c, weights=d, minlength=n_i * n_c).reshape(n_i, n_c)
-    row_hits = np.bincount(r * n_c + gene_c, weights=d, minlength=n_i * nb * n_c).reshape(n_i * nb, n_c)
-    col_hits = np.bincount(gene_r * (n_c * nb) + c, weights=d, minlength=n_i * n_c * nb).reshape(n_i, n_c * nb)
-    n_u = stats.bin_counts[k_rows, None]
-    z_rows = xlogx(n_u - row_hits).reshape(n_i, nb, n_c).sum(axis=1)
-    n_v = stats.bin_counts[None, rows.start * nb :]
-    z_cols = xlogx(n_v - col_hits).reshape(n_i, n_c, nb).sum(axis=2)
+    gram = sp.csr_matrix(gram)
+    coo = gram.tocoo()
+    pair = (coo.row.astype(np.int64) // nb) * n_c + coo.col.astype(np.int64) // nb
+    sum_xlogx = np.bincount(pair, weights=xlogx(coo.data), minlength=n_i * n_c).reshape(n_i, n_c)
+    both = np.bincount(pair, weights=coo.data.astype(np.float64), minlength=n_i * n_c).reshape(n_i, n_c)
+    # R[u, b]: cells in bin u of a row gene that express column gene b (and L, the mirror). Only
+    # the nonzero hits change xlogx(n_u - R) from xlogx(n_u), so work is O(nnz(gram)), not O(bins x genes).
+    row_hits = (gram @ _bins_to_genes(n_c, nb)).tocoo()
+    col_hits = (_bins_to_genes(n_i, nb).T @ gram).tocoo()
+    n_u = stats.bin_counts[k_rows][row_hits.row]
+    n_v = stats.bin_counts[rows.start * nb :][col_hits.col]
+    z_rows = np.bincount(
+        (row_hits.row.astype(np.int64) // nb) * n_c + row_hits.col,
+        weights=xlogx(n_u - row_hits.data) - xlogx(n_u),
+        minlength=n_i * n_c,
+    ).reshape(n_i, n_c)
+    z_cols = np.bincount(
+        col_hits.row.astype(np.int64) * n_c + col_hits.col // nb,
+        weights=xlogx(n_v - col_hits.data) - xlogx(n_v),
+        minlength=n_i * n_c,
+    ).reshape(n_i, n_c)
     return sum_xlogx, both, z_rows, z_cols, cross
+
+
+def _bins_to_genes(n_genes: int, n_bins: int) -> sp.csr_matrix:
+    """(genes * n_bins) x genes indicator summing each gene's bin columns."""
+    size = n_genes * n_bins
+    return sp.csr_matrix((np.ones(size), (np.arange(size), np.arange(size) // n_bins)), shape=(size, n_genes))
 
 
 def _prepared(chunks: CellChunks, stats: MarginalStats):
@@ -229,21 +244,24 @@ def _torch_block(chunks: CellChunks, stats: MarginalStats, rows: slice, device: 
     gram = torch.zeros((n_i * nb, n_c * nb), dtype=torch.float64, device=device)
     cross = torch.zeros((n_i, n_c), dtype=torch.float64, device=device)
     # float32 sums of 0/1 are exact below 2**24 cells, so a chunk's GEMM is exact before float64 accumulation.
+    # Dense one-hot pieces of at most ~2**26 entries (256 MB float32) keep device memory bounded.
+    rows_per_piece = max(256, 2**26 // max(n_genes * nb, 1))
     for chunk in chunks:
-        onehot = one_hot(chunk, stats.edges, nb)
-        dense = _dense_on(onehot, device, torch.float32)
-        gram += (dense[:, k_rows].T @ dense[:, rows.start * nb :]).double()
-        expression = _dense_on(chunk, device, torch.float64)
-        cross += expression[:, rows].T @ expression[:, rows.start :]
+        for start in range(0, chunk.shape[0], rows_per_piece):
+            piece = chunk[start : start + rows_per_piece]
+            dense = _dense_on(one_hot(piece, stats.edges, nb), device, torch.float32)
+            gram += (dense[:, k_rows].T @ dense[:, rows.start * nb :]).double()
+            expression = _dense_on(piece, device, torch.float64)
+            cross += expression[:, rows].T @ expression[:, rows.start :]
     gene_pairs = gram.reshape(n_i, nb, n_c, nb)
     sum_xlogx = torch.special.xlogy(gene_pairs, gene_pairs).sum(dim=(1, 3))
     both = gene_pairs.sum(dim=(1, 3))
     n_u = torch.as_tensor(stats.bin_counts[k_rows], device=device)[:, None]
     row_left = n_u - gram.reshape(n_i * nb, n_c, nb).sum(dim=2)
-    z_rows = torch.special.xlogy(row_left, row_left).reshape(n_i, nb, n_c).sum(dim=1)
+    z_rows = (torch.special.xlogy(row_left, row_left) - torch.special.xlogy(n_u, n_u)).reshape(n_i, nb, n_c).sum(dim=1)
     n_v = torch.as_tensor(stats.bin_counts[rows.start * nb :], device=device)[None, :]
     col_left = n_v - gram.reshape(n_i, nb, n_c * nb).sum(dim=1)
-    z_cols = torch.special.xlogy(col_left, col_left).reshape(n_i, n_c, nb).sum(dim=2)
+    z_cols = (torch.special.xlogy(col_left, col_left) - torch.special.xlogy(n_v, n_v)).reshape(n_i, n_c, nb).sum(dim=2)
     return tuple(t.cpu().numpy() for t in (sum_xlogx, both, z_rows, z_cols, cross))
 
 
