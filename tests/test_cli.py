@@ -55,6 +55,10 @@ def test_demo_writes_tables_and_plot(tmp_path):
     pairs = result["top_pairs"]
     # MHC class II genes are the strongest co-expressed module in PBMCs
     assert pairs.iloc[:5].apply(lambda r: r.gene_a.startswith("HLA-") or r.gene_b.startswith("HLA-"), axis=1).all()
+    # known partners: B-cell receptor chains and T-cell receptor CD3 chains
+    partners = result["marker_partners"].set_index("gene")["all_cells_mi"]
+    assert "CD79B" in partners["MS4A1"] and "CD79A" in partners["MS4A1"]
+    assert "CD3E" in partners["CD3D"]
 
 
 @pytest.mark.skipif(shutil.which("geneverse") is None, reason="console script not on PATH")

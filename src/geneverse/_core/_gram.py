@@ -36,12 +36,16 @@ def _chunk_gram(chunk: sp.csr_matrix) -> np.ndarray:
     return (chunk.T @ chunk).toarray()
 
 
-def accumulate_gram(chunks: CellChunks, transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = None) -> Gram:
+def accumulate_gram(
+    chunks: CellChunks,
+    transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = None,
+    progress: Callable | None = None,
+) -> Gram:
     """Sum ``X.T @ X`` and column sums over the chunks (of ``transform(chunk)`` if given)."""
     n_genes = chunks.n_genes
     gram = np.zeros((n_genes, n_genes))
     sums = np.zeros(n_genes)
-    for chunk in chunks:
+    for chunk in progress(chunks, total=chunks.n_chunks) if progress else chunks:
         if transform is not None:
             chunk = transform(chunk)
         gram += _chunk_gram(chunk)

@@ -79,27 +79,27 @@ def _mi(
 
 
 def _pearson(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
-    return pearson_from_gram(accumulate_gram(chunks))[0]
+    return pearson_from_gram(accumulate_gram(chunks, progress=progress))[0]
 
 
 def _spearman(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
-    return pearson_from_gram(accumulate_gram(chunks, rank_transform(chunks)))[0]
+    return pearson_from_gram(accumulate_gram(chunks, rank_transform(chunks), progress))[0]
 
 
 def _jaccard(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
-    return jaccard_from_gram(accumulate_gram(chunks, binary_transform))
+    return jaccard_from_gram(accumulate_gram(chunks, binary_transform, progress))
 
 
 def _cosine(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
-    return cosine_from_gram(accumulate_gram(chunks))
+    return cosine_from_gram(accumulate_gram(chunks, progress=progress))
 
 
 def _cooccurrence(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
-    return cooccurrence_from_gram(accumulate_gram(chunks))
+    return cooccurrence_from_gram(accumulate_gram(chunks, progress=progress))
 
 
 def _ppmi(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
-    return ppmi_from_cooccurrence(cooccurrence_from_gram(accumulate_gram(chunks)))
+    return ppmi_from_cooccurrence(cooccurrence_from_gram(accumulate_gram(chunks, progress=progress)))
 
 
 _MI_DEFAULTS = {

@@ -59,7 +59,7 @@ def _cache_description(target: Target, params: dict, gene_names: list[str]) -> d
 
 def _compute(target: Target, chunks: CellChunks, gene_names: list[str], params: dict, progress: bool) -> np.ndarray:
     if target.builtin:
-        return target.func(chunks, progress=progress_bar(progress, f"{target.name} blocks"), **params)
+        return target.func(chunks, progress=progress_bar(progress, f"coexpression {target.name}"), **params)
     matrix = sp.vstack(list(chunks), format="csr") if chunks.n_chunks > 1 else next(iter(chunks))
     return as_matrix(target.func(matrix, list(gene_names), **params), gene_names, target.name)
 
