@@ -40,13 +40,17 @@ def test_numpy_docstrings(name, func):
 
 @pytest.mark.parametrize("func", [getattr(gv.tl, n) for n in gv.tl.__all__])
 def test_tl_signature_conventions(func):
-    # scanpy's rule: adata first, at most 3 positional parameters, copy keyword-only, annotated.
     parameters = list(inspect.signature(func).parameters.values())
     assert parameters[0].name == "adata"
+    assert all(p.annotation is not inspect.Parameter.empty for p in parameters)
+    by_name = {p.name: p for p in parameters}
+    if "copy" not in by_name:  # queries return tables and write nothing
+        assert "key_added" not in by_name
+        return
+    # scanpy's rule for functions that write: at most 3 positional parameters, options keyword-only
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     assert len(positional) <= 3
-    by_name = {p.name: p for p in parameters}
-    for keyword in ("copy", "key_added", "layer"):
-        assert by_name[keyword].kind is inspect.Parameter.KEYWORD_ONLY
+    for keyword in ("copy", "key_added", "layer", "mod"):
+        if keyword in by_name:
+            assert by_name[keyword].kind is inspect.Parameter.KEYWORD_ONLY, keyword
     assert by_name["copy"].default is False
-    assert all(p.annotation is not inspect.Parameter.empty for p in parameters)

@@ -30,7 +30,7 @@ def test_tutorial_runs(path, tmp_path, monkeypatch):
     registered = set(gv.targets.available_targets())
     try:
         for block in blocks:
-            exec(compile(block, str(path), "exec"), namespace)  # noqa: S102
+            exec(compile(block, str(path), "exec"), namespace)
     finally:
         for name in set(gv.targets.available_targets()) - registered:  # targets the tutorial added
             gv.targets.unregister_target(name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,6 +16,9 @@ logger = logging.getLogger("geneverse")
 
 #: Name of the ``uns`` entry that holds every geneverse result's parameters.
 UNS_KEY = "gv"
+
+#: ``var`` columns used for a ``description`` column of query results, in order of preference.
+DESCRIPTION_COLUMNS = ("description", "gene_description", "full_name")
 
 
 def is_mudata(data: object) -> bool:
@@ -148,3 +153,25 @@ def write_uns(adata: AnnData, key: str, record: dict) -> None:
     store = dict(store)
     store[key] = uns_safe(record)
     adata.uns[UNS_KEY] = store
+
+
+def _cuda_possible() -> bool:
+    """Cheap check before importing torch (about 2 s) just to learn there is no GPU."""
+    return "torch" in sys.modules or os.path.exists("/proc/driver/nvidia/version")
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other values are checked."""
+    if device == "auto" and not _cuda_possible():
+        return "cpu"
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"Unknown torch device {device!r}; use 'auto', 'cpu' or 'cuda'.") from error
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu'.")
+    return device

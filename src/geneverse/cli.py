@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -45,6 +46,123 @@ def _coexpression(args: argparse.Namespace) -> int:
         print(f"wrote the genes x genes table to {args.table}")
     print(gv.io.top_pairs(adata, key, n=args.top).to_string(index=False))
     return 0
+
+
+def _read(path: str):
+    import anndata as ad
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"No such file: {path}")
+    return ad.read_h5ad(path)
+
+
+def _run_queries(args: argparse.Namespace, arity: int, query: Callable[[list[str]], object], title: str) -> int:
+    """Answer one query from the command line, or one per stdin line with ``--interactive``."""
+    import geneverse as gv
+
+    adata = _read(args.input)
+    reports = []
+
+    def answer(genes: list[str]) -> bool:
+        try:
+            table = query(adata, genes)
+        except (KeyError, ValueError) as error:
+            print(f"geneverse: {error.args[0] if error.args else error}", file=sys.stderr)
+            return False
+        print(table.to_string(index=False))
+        reports.append(f"## {title} {' '.join(genes)}\n\n" + gv.io.to_markdown(table, adata))
+        return True
+
+    if args.interactive:
+        print(f"{title}: type {arity} gene(s) per line; end with Ctrl-D.", file=sys.stderr)
+        for line in sys.stdin:
+            genes = line.split()
+            if not genes:
+                continue
+            if len(genes) != arity:
+                print(f"geneverse: expected {arity} gene(s), got {len(genes)}", file=sys.stderr)
+                continue
+            answer(genes)
+            sys.stdout.flush()
+        ok = True
+    else:
+        if len(args.genes) != arity:
+            raise ValueError(f"{title} needs {arity} gene(s), got {len(args.genes)} (or use --interactive).")
+        ok = answer(args.genes)
+    if args.markdown and reports:
+        Path(args.markdown).write_text("\n".join(reports))
+        print(f"wrote {args.markdown}", file=sys.stderr)
+    return 0 if ok else 2
+
+
+def _similar(args: argparse.Namespace) -> int:
+    import geneverse as gv
+
+    def query(adata, genes):
+        return gv.tl.similar(adata, genes[0], args.n, key=args.key, metric=args.metric, gene_symbols=args.gene_symbols)
+
+    return _run_queries(args, 1, query, "similar to")
+
+
+def _analogy(args: argparse.Namespace) -> int:
+    import geneverse as gv
+
+    def query(adata, genes):
+        return gv.tl.analogy(adata, *genes, n=args.n, key=args.key, method=args.method, gene_symbols=args.gene_symbols)
+
+    return _run_queries(args, 3, query, "analogy")
+
+
+def _pairs(args: argparse.Namespace) -> int:
+    import geneverse as gv
+
+    def query(adata, genes):
+        return gv.tl.similar_pairs(adata, *genes, n=args.n, key=args.key, gene_symbols=args.gene_symbols)
+
+    return _run_queries(args, 2, query, "pairs like")
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import geneverse as gv
+
+    adata = _read(args.input)
+    genes = args.genes
+    if genes is not None and "," in genes:
+        genes = [g.strip() for g in genes.split(",") if g.strip()]
+    target_key = f"gv_{args.target}"
+    gv.tl.coexpression(
+        adata, args.target, layer=args.layer, genes=genes, key_added=target_key, progress=not args.no_progress
+    )
+    gv.tl.embed(
+        adata,
+        target_key,
+        n_components=args.n_components,
+        method=args.method,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        key_added=args.key_added,
+        progress=not args.no_progress,
+    )
+    record = adata.uns["gv"][args.key_added]
+    output = args.output or args.input
+    adata.write_h5ad(output)
+    print(
+        f"trained varm[{args.key_added!r}] ({args.method}, {args.n_components} dims) on varp[{target_key!r}]: "
+        f"{record['epochs_run']} epochs, final loss {record['final_loss']:.4g}, {record['seconds']:.1f} s; "
+        f"wrote {output}"
+    )
+    return 0
+
+
+def _add_query_options(parser: argparse.ArgumentParser, metavar: str) -> None:
+    parser.add_argument("input", help="an .h5ad with gene vectors in varm")
+    parser.add_argument("genes", nargs="*", metavar=metavar, help="query gene(s); omit with --interactive")
+    parser.add_argument("--n", type=int, default=10, help="number of results (default 10)")
+    parser.add_argument("--key", default="X_gv", help="varm key of the vectors (default X_gv)")
+    parser.add_argument("--gene-symbols", default=None, help="var column with the gene names to use")
+    parser.add_argument("--markdown", default=None, help="also write the result(s) as markdown to this file")
+    parser.add_argument("--interactive", action="store_true", help="read one query per line from stdin until EOF")
 
 
 def _targets(args: argparse.Namespace) -> int:
@@ -92,6 +210,35 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     co.add_argument("--no-progress", action="store_true", help="hide progress bars")
     co.set_defaults(func=_coexpression)
+
+    embed = sub.add_parser("embed", help="co-expression + gene vectors into an .h5ad file's varm")
+    embed.add_argument("input", help="input .h5ad")
+    embed.add_argument("--target", default="mi", help="co-expression target (default mi)")
+    embed.add_argument("--layer", default=None, help="layer to use instead of X (e.g. counts)")
+    embed.add_argument("--genes", default=None, help="boolean var column or comma-separated genes")
+    embed.add_argument("--method", default="genevector", choices=["genevector", "glove"], help="model")
+    embed.add_argument("--n-components", type=int, default=100, help="vector dimensions (default 100)")
+    embed.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the method's)")
+    embed.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    embed.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    embed.add_argument("--key-added", default="X_gv", help="varm key (default X_gv)")
+    embed.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
+    embed.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    embed.set_defaults(func=_embed)
+
+    similar = sub.add_parser("similar", help="genes with the most similar vectors")
+    _add_query_options(similar, "GENE")
+    similar.add_argument("--metric", default="cosine", choices=["cosine", "dot", "euclidean"], help="similarity")
+    similar.set_defaults(func=_similar)
+
+    analogy = sub.add_parser("analogy", help="genes completing A - B + C")
+    _add_query_options(analogy, "A B C")
+    analogy.add_argument("--method", default="3cosadd", choices=["3cosadd", "3cosmul"], help="analogy objective")
+    analogy.set_defaults(func=_analogy)
+
+    pairs = sub.add_parser("pairs", help="gene pairs (x, y) whose difference points like A - B (exact search)")
+    _add_query_options(pairs, "A B")
+    pairs.set_defaults(func=_pairs)
 
     targets = sub.add_parser("targets", help="list the registered co-expression targets")
     targets.set_defaults(func=_targets)

@@ -1,7 +1,16 @@
-"""Tables in and out of AnnData: co-expression matrices and their strongest pairs."""
+"""Tables and embeddings in and out of AnnData."""
 
 from __future__ import annotations
 
 from ._coexpression import coexpression_frame, top_pairs, write_coexpression
+from ._embeddings import read_embeddings, write_embeddings
+from ._markdown import to_markdown
 
-__all__ = ["coexpression_frame", "top_pairs", "write_coexpression"]
+__all__ = [
+    "coexpression_frame",
+    "read_embeddings",
+    "to_markdown",
+    "top_pairs",
+    "write_coexpression",
+    "write_embeddings",
+]

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from ._coexpression import coexpression
+from ._loss import loss
 
-__all__ = ["coexpression"]
+__all__ = ["coexpression", "loss"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -20,29 +18,8 @@ from .._core._gram import (
     rank_transform,
 )
 from .._core._mi import mutual_information
+from .._utils import resolve_device
 from ._registry import Target, register_builtin
-
-
-def _cuda_possible() -> bool:
-    """Cheap check before importing torch (about 2 s) just to learn there is no GPU."""
-    return "torch" in sys.modules or os.path.exists("/proc/driver/nvidia/version")
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other values are checked."""
-    if device == "auto" and not _cuda_possible():
-        return "cpu"
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"Unknown torch device {device!r}; use 'auto', 'cpu' or 'cuda'.") from error
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu'.")
-    return device
 
 
 def _mi(

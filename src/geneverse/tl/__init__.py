@@ -1,7 +1,9 @@
-"""Tools: co-expression targets (and, in later releases, embeddings, queries and programs)."""
+"""Tools: co-expression targets, gene embeddings and queries on them."""
 
 from __future__ import annotations
 
 from ._coexpression import coexpression
+from ._embed import embed
+from ._queries import analogy, similar, similar_pairs
 
-__all__ = ["coexpression"]
+__all__ = ["analogy", "coexpression", "embed", "similar", "similar_pairs"]

@@ -1,0 +1,274 @@
+"""Gene embedding models in torch, trained full-batch on the whole genes x genes target.
+
+``genevector``: gene vectors ``w_i`` and context vectors ``c_j`` whose dot products reproduce the
+scaled target, ``mean over i != j of (w_i . c_j - s^2 t_ij)^2`` (GeneVector's MSE over all
+off-diagonal pairs with its scale ``s = c = 100``). ``glove``: GloVe's weighted least squares on the
+log co-occurrence, ``sum over x_ij > 0 of f(x_ij) (w_i . c_j + b_i + b~_j - log x_ij)^2`` with
+``f(x) = min(1, (x / x_max)^alpha)``, trained with AdaGrad.
+
+Each epoch is a few dense GEMMs of genes x dims by dims x genes, so a 5,000-gene target trains in
+seconds per hundred epochs on a laptop CPU and faster on a GPU.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TrainResult:
+    """Vectors and training record of one model."""
+
+    vectors: np.ndarray  # (genes, dims) what goes to varm
+    gene_vectors: np.ndarray
+    context_vectors: np.ndarray
+    loss: np.ndarray  # per epoch
+    converged: bool
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+
+def _generator(seed: int, device: str):
+    import torch
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def _top_eigenpairs(matrix, k: int, generator, n_iter: int = 3):
+    """Top-``k`` eigenpairs by magnitude of a symmetric matrix by seeded randomised subspace iteration."""
+    import torch
+
+    n = matrix.shape[0]
+    oversample = min(n, k + 10)
+    basis = torch.randn(n, oversample, generator=generator, device=matrix.device, dtype=matrix.dtype)
+    for _ in range(n_iter + 1):
+        basis, _ = torch.linalg.qr(matrix @ basis)
+    small = basis.T @ matrix @ basis
+    values, vectors = torch.linalg.eigh((small + small.T) / 2)
+    order = torch.argsort(values.abs(), descending=True)[:k]
+    return values[order], basis @ vectors[:, order]
+
+
+def _spectral_init(goal, n_components: int, seed: int, rounds: int = 8):
+    """Gene and context vectors whose product is the best rank-k fit of ``goal`` off the diagonal.
+
+    The diagonal is unobserved (the model is fitted on pairs i != j), so it is imputed from the
+    current low-rank fit and the eigen-decomposition repeated (hard impute): each round can only
+    lower the off-diagonal error. Negative eigenvalues are kept (``context = gene * sign``).
+    """
+    import torch
+
+    n = goal.shape[0]
+    k = min(n_components, n)
+    generator = _generator(seed, goal.device.type)
+    filled = goal.clone()
+    for _ in range(rounds):
+        values, vectors = _top_eigenpairs(filled, k, generator)
+        filled.diagonal().copy_(((vectors**2) * values).sum(dim=1))
+    root = values.abs().sqrt()
+    gene = vectors * root
+    context = vectors * (root * torch.sign(values))
+    if k < n_components:  # more dimensions than genes: pad with zeros
+        pad = torch.zeros(n, n_components - k, device=goal.device, dtype=goal.dtype)
+        gene, context = torch.cat([gene, pad], 1), torch.cat([context, pad], 1)
+    return gene.contiguous(), context.contiguous()
+
+
+def _converged(losses: list[float], tol: float | None, patience: int) -> bool:
+    """Relative loss change below ``tol`` for ``patience`` consecutive epochs."""
+    if tol is None or len(losses) <= patience:
+        return False
+    recent = np.asarray(losses[-(patience + 1) :])
+    previous = np.maximum(np.abs(recent[:-1]), 1e-30)
+    return bool(np.all(np.abs(np.diff(recent)) / previous < tol))
+
+
+def train_genevector(
+    target: np.ndarray,
+    *,
+    n_components: int = 100,
+    epochs: int = 1000,
+    lr: float = 0.05,
+    scale: float = 100.0,
+    init: str = "spectral",
+    tol: float | None = 1e-5,
+    patience: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable | None = None,
+) -> TrainResult:
+    """Fit ``w_i . c_j ~ scale^2 * target_ij`` over all pairs ``i != j`` with full-batch Adam.
+
+    Parameters
+    ----------
+    target
+        Symmetric genes x genes matrix (finite).
+    n_components
+        Vector dimensions.
+    epochs
+        Maximum number of full passes (one gradient step each).
+    lr
+        Adam step size relative to the RMS of the initial vectors (so it does not depend on ``scale``).
+    scale
+        GeneVector's ``c``: the target is multiplied by ``c^2``.
+    init
+        ``"spectral"`` (top eigenvectors of the target: starts near the optimum) or ``"uniform"``
+        (GeneVector's U(-1, 1)).
+    tol, patience
+        Stop when the relative loss change stays below ``tol`` for ``patience`` epochs (``None``: never).
+    seed
+        Seeds the initialisation.
+    device
+        Torch device.
+    progress
+        tqdm-like factory for an epoch bar, or ``None``.
+
+    Returns
+    -------
+    :class:`TrainResult`; ``vectors`` is the mean of gene and context vectors (GeneVector's ``"average"``).
+    """
+    import torch
+
+    started = time.perf_counter()
+    n_genes = target.shape[0]
+    goal = torch.as_tensor(np.asarray(target, dtype=np.float32), device=device) * float(scale) ** 2
+    goal.diagonal().zero_()
+    n_pairs = max(n_genes * (n_genes - 1), 1)
+    if init == "spectral":
+        gene, context = _spectral_init(goal, n_components, seed)
+    elif init == "uniform":
+        generator = _generator(seed, device)
+        gene = torch.rand(n_genes, n_components, generator=generator, device=device) * 2 - 1
+        context = torch.rand(n_genes, n_components, generator=generator, device=device) * 2 - 1
+    else:
+        raise ValueError(f"Unknown init {init!r}; use 'spectral' or 'uniform'.")
+    step = lr * float(torch.sqrt((gene**2).mean() + (context**2).mean()).clamp_min(1e-12))
+    gene.grad, context.grad = torch.zeros_like(gene), torch.zeros_like(context)
+    optimizer = torch.optim.Adam([gene, context], lr=step)
+
+    def residual():
+        # w_i . c_j - goal_ij on every pair, with the unobserved diagonal zeroed
+        out = torch.addmm(goal, gene, context.T, alpha=1.0, beta=-1.0)
+        out.diagonal().zero_()
+        return out
+
+    losses: list[float] = []
+    best = (float("inf"), gene.clone(), context.clone())
+    epochs_iter = range(epochs)
+    for _ in progress(epochs_iter, total=epochs) if progress else epochs_iter:
+        # Gradients by hand: two GEMMs, no autograd graph of genes x genes temporaries.
+        diff = residual()
+        losses.append(float(torch.linalg.vector_norm(diff) ** 2) / n_pairs)
+        if losses[-1] < best[0]:
+            # Adam's steps do not shrink to zero at the optimum: keep the best vectors seen.
+            best = (losses[-1], gene.clone(), context.clone())
+        torch.mm(diff, context, out=gene.grad).mul_(2.0 / n_pairs)
+        torch.mm(diff.T, gene, out=context.grad).mul_(2.0 / n_pairs)
+        optimizer.step()
+        if _converged(losses, tol, patience):
+            break
+    final = float(torch.linalg.vector_norm(residual()) ** 2) / n_pairs
+    if final > best[0]:
+        final, gene, context = best
+    gene_np, context_np = gene.detach().cpu().numpy(), context.detach().cpu().numpy()
+    return TrainResult(
+        vectors=(gene_np + context_np) / 2,
+        gene_vectors=gene_np,
+        context_vectors=context_np,
+        loss=np.asarray(losses),
+        converged=_converged(losses, tol, patience),
+        seconds=time.perf_counter() - started,
+        extra={"final_loss": final, "step_size": step},
+    )
+
+
+def train_glove(
+    cooccurrence: np.ndarray,
+    *,
+    n_components: int = 100,
+    epochs: int = 50,
+    lr: float = 0.05,
+    x_max: float = 100.0,
+    alpha: float = 0.75,
+    tol: float | None = None,
+    patience: int = 5,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable | None = None,
+) -> TrainResult:
+    """GloVe on a co-occurrence matrix with full-batch AdaGrad (exp2vec's defaults).
+
+    Parameters
+    ----------
+    cooccurrence
+        Non-negative genes x genes counts; only positive entries enter the loss.
+    n_components
+        Vector dimensions (exp2vec: 100).
+    epochs
+        AdaGrad iterations (exp2vec: 50).
+    lr
+        AdaGrad learning rate (exp2vec: 0.05).
+    x_max, alpha
+        Weighting ``f(x) = min(1, (x / x_max)^alpha)`` (exp2vec: 100, GloVe's 0.75).
+    tol, patience
+        Optional early stop on the relative loss change.
+    seed
+        Seeds the initialisation, GloVe's ``(U(0, 1) - 0.5) / dims``.
+    device
+        Torch device.
+    progress
+        tqdm-like factory, or ``None``.
+
+    Returns
+    -------
+    :class:`TrainResult`; ``vectors`` is the sum of word and context vectors (exp2vec's choice).
+    """
+    import torch
+
+    started = time.perf_counter()
+    counts = torch.as_tensor(np.asarray(cooccurrence, dtype=np.float32), device=device)
+    observed = counts > 0
+    if not bool(observed.any()):
+        raise ValueError("The co-occurrence matrix has no positive entry; GloVe has nothing to fit.")
+    log_counts = torch.where(observed, torch.log(torch.where(observed, counts, 1.0)), 0.0)
+    weight = torch.where(observed, torch.clamp((counts / x_max) ** alpha, max=1.0), 0.0)
+    n_genes = counts.shape[0]
+    generator = _generator(seed, device)
+    params = [
+        (torch.rand(n_genes, n_components, generator=generator, device=device) - 0.5) / n_components,
+        (torch.rand(n_genes, n_components, generator=generator, device=device) - 0.5) / n_components,
+        (torch.rand(n_genes, generator=generator, device=device) - 0.5) / n_components,
+        (torch.rand(n_genes, generator=generator, device=device) - 0.5) / n_components,
+    ]
+    for p in params:
+        p.requires_grad_(True)
+    # GloVe's reference implementation starts the squared-gradient sums at 1.
+    optimizer = torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=1.0)
+    word, context, word_bias, context_bias = params
+    losses: list[float] = []
+    epochs_iter = range(epochs)
+    for _ in progress(epochs_iter, total=epochs) if progress else epochs_iter:
+        optimizer.zero_grad(set_to_none=True)
+        difference = word @ context.T + word_bias[:, None] + context_bias[None, :] - log_counts
+        loss = 0.5 * (weight * difference**2).sum()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if _converged(losses, tol, patience):
+            break
+    word_np, context_np = word.detach().cpu().numpy(), context.detach().cpu().numpy()
+    return TrainResult(
+        vectors=word_np + context_np,
+        gene_vectors=word_np,
+        context_vectors=context_np,
+        loss=np.asarray(losses),
+        converged=_converged(losses, tol, patience),
+        seconds=time.perf_counter() - started,
+        extra={"word_bias": word_bias.detach().cpu().numpy(), "context_bias": context_bias.detach().cpu().numpy()},
+    )

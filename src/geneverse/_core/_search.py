@@ -1,0 +1,143 @@
+"""Nearest-neighbour queries on gene vectors: similarity, analogies and exact pair search.
+
+Pure numpy. Rows that are not finite (genes without a vector, e.g. missing from an imported
+table) or have zero norm are never returned and cannot be queried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METRICS = ("cosine", "dot", "euclidean")
+
+
+def valid_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows with finite values and nonzero norm."""
+    finite = np.isfinite(vectors).all(axis=1)
+    norms = np.linalg.norm(np.where(finite[:, None], vectors, 0.0), axis=1)
+    return finite & (norms > 0)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (invalid rows become 0)."""
+    valid = valid_rows(vectors)
+    clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
+    norms = np.linalg.norm(clean, axis=1)
+    return clean / np.where(norms > 0, norms, 1.0)[:, None]
+
+
+def top_indices(scores: np.ndarray, n: int, allowed: np.ndarray) -> np.ndarray:
+    """Indices of the ``n`` largest allowed scores, best first (ties by index)."""
+    candidates = np.flatnonzero(allowed)
+    if len(candidates) == 0:
+        return candidates
+    values = scores[candidates]
+    n = min(n, len(candidates))
+    part = np.argpartition(-values, n - 1)[:n] if n < len(candidates) else np.arange(len(candidates))
+    order = np.lexsort((candidates[part], -values[part]))
+    return candidates[part][order]
+
+
+def similarity_to(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
+    """Similarity of every row to ``query``: cosine, dot product, or negative Euclidean distance."""
+    clean = np.where(np.isfinite(vectors), vectors, 0.0).astype(np.float64)
+    if metric == "cosine":
+        norm = np.linalg.norm(query)
+        return unit_rows(vectors) @ (query / norm if norm > 0 else query)
+    if metric == "dot":
+        return clean @ query
+    if metric == "euclidean":
+        return -np.linalg.norm(clean - query[None, :], axis=1)
+    raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
+
+
+def analogy_scores(vectors: np.ndarray, a: int, b: int, c: int, method: str, epsilon: float = 1e-3) -> np.ndarray:
+    """Scores for ``a - b + c`` (king - man + woman): 3CosAdd or 3CosMul (Levy & Goldberg, 2014).
+
+    3CosAdd is the cosine with ``â - b̂ + ĉ`` (same ranking as ``cos(x,a) - cos(x,b) + cos(x,c)``);
+    3CosMul is ``cos'(x,a) cos'(x,c) / (cos'(x,b) + epsilon)`` with ``cos' = (cos + 1) / 2``.
+    """
+    unit = unit_rows(vectors)
+    if method == "3cosadd":
+        target = unit[a] - unit[b] + unit[c]
+        norm = np.linalg.norm(target)
+        return unit @ (target / norm if norm > 0 else target)
+    if method == "3cosmul":
+        shifted = (unit @ unit[[a, b, c]].T + 1) / 2
+        return shifted[:, 0] * shifted[:, 2] / (shifted[:, 1] + epsilon)
+    raise ValueError(f"Unknown analogy method {method!r}; use '3cosadd' or '3cosmul'.")
+
+
+@dataclass
+class PairHits:
+    """Top ordered pairs (x, y) with their cosine to the query difference."""
+
+    first: np.ndarray
+    second: np.ndarray
+    scores: np.ndarray
+
+
+def _merge(best: PairHits, first: np.ndarray, second: np.ndarray, scores: np.ndarray, n: int) -> PairHits:
+    """Keep the ``n`` best of the current hits and a new batch (ties broken by (x, y))."""
+    first = np.concatenate([best.first, first])
+    second = np.concatenate([best.second, second])
+    scores = np.concatenate([best.scores, scores])
+    order = np.lexsort((second, first, -scores))[:n]
+    return PairHits(first[order], second[order], scores[order])
+
+
+def similar_pairs(
+    vectors: np.ndarray, a: int, b: int, n: int = 10, exclude: np.ndarray | None = None, block_size: int | None = None
+) -> PairHits:
+    """Exact top-``n`` ordered pairs ``(x, y)`` by ``cos(v_x - v_y, v_a - v_b)`` over all pairs.
+
+    Blocks of rows against all genes: ``|x - y|^2 = |x|^2 + |y|^2 - 2 x.y`` and
+    ``(x - y).q = x.q - y.q``, so memory is O(genes x dims + block x genes), never all pair
+    differences. Pairs with x == y, excluded genes (the query, invalid rows, ``exclude``) and
+    pairs of identical vectors are skipped. Each block's candidates are merged with the running
+    best, so both orientations of a pair compete on their own score.
+    """
+    valid = valid_rows(vectors)
+    allowed = valid.copy()
+    allowed[[a, b]] = False
+    if exclude is not None:
+        allowed[exclude] = False
+    clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
+    query = clean[a] - clean[b]
+    query_norm = np.linalg.norm(query)
+    if query_norm == 0:
+        raise ValueError("The two query genes have identical vectors, so their difference has no direction.")
+    along = clean @ query / query_norm  # x . q / |q|
+    squared = (clean**2).sum(axis=1)
+    n_genes = len(clean)
+    if block_size is None:
+        block_size = int(np.clip(2**23 // max(n_genes, 1), 1, 4096))  # ~64 MB per float64 temporary
+    best = PairHits(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    columns = np.flatnonzero(allowed)
+    for start in range(0, n_genes, block_size):
+        rows = np.arange(start, min(start + block_size, n_genes))
+        rows = rows[allowed[rows]]
+        if len(rows) == 0 or len(columns) == 0:
+            continue
+        gram = clean[rows] @ clean[columns].T
+        distance2 = squared[rows, None] + squared[None, columns] - 2 * gram
+        # Rounding can leave tiny positive distances for identical vectors: treat them as zero.
+        scale = squared[rows, None] + squared[None, columns]
+        usable = distance2 > 1e-12 * scale
+        usable &= rows[:, None] != columns[None, :]
+        scores = np.full(distance2.shape, -np.inf)
+        distance = np.sqrt(np.maximum(distance2, 0.0))
+        np.divide(along[rows, None] - along[None, columns], distance, out=scores, where=usable)
+        flat = scores.ravel()
+        k = min(n, int(usable.sum()))
+        if k == 0:
+            continue
+        pick = np.argpartition(-flat, k - 1)[:k]
+        # include ties with the k-th score so the merge can break them by (x, y), as brute force would
+        threshold = flat[pick].min()
+        pick = np.flatnonzero(flat >= threshold)
+        i, j = np.divmod(pick, len(columns))
+        best = _merge(best, rows[i], columns[j], flat[pick], n)
+    return best

@@ -1,0 +1,63 @@
+"""``gv.pl.loss``: training loss of an embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._utils import UNS_KEY, resolve_modality
+from ._coexpression import _show_or_save
+
+
+def loss(
+    adata: Any,
+    key: str = "X_gv",
+    *,
+    log: bool = True,
+    ax: Any = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+    mod: str | None = None,
+):
+    """Plot the loss per epoch recorded by :func:`geneverse.tl.embed`.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``) trained with ``gv.tl.embed(..., key_added=key)``.
+    key
+        The embedding's key.
+    log
+        Logarithmic loss axis.
+    ax
+        Axes to draw into; a new figure otherwise.
+    show
+        Show the figure (default: when matplotlib is interactive).
+    save
+        Write the figure to this path.
+    mod
+        Modality of a MuData.
+
+    Returns
+    -------
+    The Axes, or ``None`` when shown.
+    """
+    import matplotlib.pyplot as plt
+
+    record = resolve_modality(adata, mod).uns.get(UNS_KEY, {}).get(key)
+    if record is None or "loss" not in record:
+        raise KeyError(
+            f"No training record uns['gv'][{key!r}] with a loss; run `gv.tl.embed(adata, key_added={key!r})`."
+        )
+    history = np.asarray(record["loss"], dtype=float)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(1, len(history) + 1), history, color="tab:purple")
+    if log and (history > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{key}: {record.get('method', '')} on {record.get('target_key', '')}")
+    return _show_or_save(ax, show, save)

@@ -1,0 +1,176 @@
+"""``gv.tl.embed``: gene vectors from a co-expression target, trained in torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._utils import copy_container, logger, progress_bar, resolve_device, resolve_modality, write_uns
+from ..io._coexpression import coexpression_frame
+
+METHODS = ("genevector", "glove")
+_DEFAULT_EPOCHS = {"genevector": 1000, "glove": 50}
+_DEFAULT_TOL = {"genevector": 1e-5, "glove": None}
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def embed(
+    adata: Any,
+    target_key: str = "gv_mi",
+    *,
+    n_components: int = 100,
+    method: str = "genevector",
+    epochs: int | None = None,
+    lr: float = 0.05,
+    tol: float | str | None = "auto",
+    init: str = "spectral",
+    scale: float = 100.0,
+    x_max: float = 100.0,
+    alpha: float = 0.75,
+    device: str = "auto",
+    seed: int = 0,
+    key_added: str = "X_gv",
+    progress: bool = True,
+    mod: str | None = None,
+    copy: bool = False,
+) -> Any:
+    """Train gene vectors that reproduce a co-expression target.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``) holding ``varp[target_key]`` from
+        :func:`geneverse.tl.coexpression`.
+    target_key
+        The co-expression matrix to learn from (e.g. ``"gv_mi"``; ``"gv_cooccurrence"`` for GloVe).
+    n_components
+        Vector dimensions.
+    method
+        ``"genevector"``: gene vectors ``w`` and context vectors ``c`` with
+        ``w_i . c_j ~ scale^2 * target_ij`` for all pairs ``i != j`` (GeneVector's MSE, its ``c``
+        scale); ``varm`` gets the mean of ``w`` and ``c`` (GeneVector's ``"average"``).
+        ``"glove"``: GloVe's weighted least squares on ``log target`` over positive entries,
+        ``f(x) = min(1, (x / x_max)^alpha)``, AdaGrad (exp2vec's defaults: 100 dims, x_max 100,
+        lr 0.05, 50 iterations); ``varm`` gets word + context vectors, as exp2vec saves them.
+    epochs
+        Maximum number of full-batch steps (default 1000 for genevector, 50 for glove).
+    lr
+        genevector: Adam step relative to the RMS of the initial vectors; glove: AdaGrad rate.
+    tol
+        Stop when the relative loss change stays below ``tol`` for 5 epochs; ``"auto"`` = 1e-5
+        for genevector, no early stop for glove (a fixed number of iterations, as in exp2vec);
+        ``None`` never stops early.
+    init
+        genevector only: ``"spectral"`` starts from the best rank-``n_components`` fit of the
+        target (randomised eigen-decomposition with the unobserved diagonal imputed), which needs
+        far fewer epochs; ``"uniform"`` is GeneVector's U(-1, 1).
+    scale
+        genevector only: GeneVector's ``c``; the target is multiplied by ``c^2``. Cosine
+        similarities do not depend on it.
+    x_max, alpha
+        glove only: the weighting function.
+    device
+        ``"auto"`` (CUDA when torch sees a GPU), ``"cpu"`` or ``"cuda"``.
+    seed
+        Seed of the initialisation; the same seed gives the same vectors on the same device.
+    key_added
+        ``varm`` and ``uns['gv']`` key.
+    progress
+        Show a progress bar over epochs.
+    mod
+        Modality of a MuData.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or the modified copy when ``copy=True``. Writes:
+
+    ``varm[key_added]``
+        float32 genes x ``n_components``; genes outside the target's gene subset get NaN rows.
+    ``uns['gv'][key_added]``
+        ``kind``, ``method``, ``target_key``, ``params``, ``genes``, ``loss`` (per epoch),
+        ``final_loss``, ``epochs_run``, ``converged``, ``device``, ``seconds``, ``version``.
+
+    Raises
+    ------
+    KeyError
+        ``varp[target_key]`` does not exist.
+    ValueError
+        Bad parameters; a target with NaN; negative entries for ``method="glove"``.
+    """
+    from .. import __version__
+    from .._core._embedding import train_genevector, train_glove
+
+    modality = resolve_modality(adata, mod)
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; use one of {METHODS}.")
+    n_components = _check_positive_int("n_components", n_components)
+    epochs = _check_positive_int("epochs", _DEFAULT_EPOCHS[method] if epochs is None else epochs)
+    if not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    tol = _DEFAULT_TOL[method] if tol == "auto" else tol
+    if tol is not None and not (isinstance(tol, float | int) and tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, None or 'auto', got {tol!r}.")
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError("key_added must be a non-empty string.")
+    frame = coexpression_frame(modality, target_key)
+    target = frame.to_numpy(dtype=np.float64)
+    if not np.isfinite(target).all():
+        raise ValueError(f"varp[{target_key!r}] contains NaN or infinite values; recompute the target.")
+    if len(target) < 2:
+        raise ValueError("Training needs a target over at least 2 genes.")
+    device = resolve_device(device)
+    bar = progress_bar(progress, f"embed {method}")
+    if method == "genevector":
+        result = train_genevector(
+            target, n_components=n_components, epochs=epochs, lr=lr, scale=scale, init=init, tol=tol,
+            seed=seed, device=device, progress=bar,
+        )  # fmt: skip
+    else:
+        if (target < 0).any():
+            raise ValueError(
+                f"method='glove' needs a non-negative co-occurrence target, but varp[{target_key!r}] has negative "
+                "entries; run `gv.tl.coexpression(adata, 'cooccurrence', layer='counts')` and pass "
+                "target_key='gv_cooccurrence'."
+            )
+        result = train_glove(
+            target, n_components=n_components, epochs=epochs, lr=lr, x_max=x_max, alpha=alpha, tol=tol,
+            seed=seed, device=device, progress=bar,
+        )  # fmt: skip
+
+    result_container = copy_container(adata) if copy else adata
+    out = resolve_modality(result_container, mod)
+    vectors = np.full((out.n_vars, n_components), np.nan, dtype=np.float32)
+    vectors[out.var_names.get_indexer(frame.index)] = result.vectors
+    out.varm[key_added] = vectors
+    params = {
+        "n_components": n_components, "epochs": epochs, "lr": lr, "tol": tol, "seed": seed,
+        **({"init": init, "scale": scale} if method == "genevector" else {"x_max": x_max, "alpha": alpha}),
+    }  # fmt: skip
+    write_uns(
+        out,
+        key_added,
+        {
+            "kind": "embedding",
+            "method": method,
+            "target_key": target_key,
+            "params": params,
+            "genes": np.asarray(frame.index, dtype=object),
+            "loss": result.loss.astype(np.float64),
+            "final_loss": float(result.extra.get("final_loss", result.loss[-1])),
+            "epochs_run": len(result.loss),
+            "converged": bool(result.converged),
+            "device": device,
+            "seconds": round(result.seconds, 4),
+            "version": __version__,
+        },
+    )
+    logger.info("added varm[%r] (%d genes x %d) in %.2f s", key_added, len(frame), n_components, result.seconds)
+    return result_container if copy else None

@@ -1,0 +1,137 @@
+"""gv.tl.embed: planted structure recovered, GloVe behaviour, reproducibility, storage and errors."""
+
+from __future__ import annotations
+
+import anndata as ad
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from anndata import AnnData
+
+import geneverse as gv
+
+
+def planted(n_genes: int = 80, rank: int = 4, seed: int = 0) -> tuple[AnnData, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(n_genes, rank))
+    target = factors @ factors.T / rank
+    adata = AnnData(X=sp.csr_matrix((5, n_genes)))
+    adata.var_names = [f"g{i}" for i in range(n_genes)]
+    adata.varp["planted"] = target.astype(np.float32)
+    return adata, target
+
+
+@pytest.mark.parametrize("init", ["spectral", "uniform"])
+def test_planted_low_rank_target_is_reproduced(init):
+    adata, target = planted()
+    epochs = 200 if init == "spectral" else 3000
+    gv.tl.embed(adata, "planted", n_components=4, scale=1.0, init=init, epochs=epochs, tol=1e-7, progress=False)
+    record = adata.uns["gv"]["X_gv"]
+    off = ~np.eye(len(target), dtype=bool)
+    relative = record["final_loss"] / np.mean(target[off] ** 2)
+    # stated tolerance: the fitted dot products explain the planted target to 1e-3 of its energy
+    assert relative < 1e-3, relative
+    # a positive semi-definite target gives gene == context vectors, so varm alone reproduces it
+    vectors = adata.varm["X_gv"].astype(float)
+    np.testing.assert_allclose((vectors @ vectors.T)[off], target[off], atol=0.1)
+
+
+def test_glove_loss_decreases_on_average():
+    data = gv.datasets.synthetic(400, 40, 4, seed=0, mean_counts=0.3)
+    gv.tl.coexpression(data, "cooccurrence", layer="counts", progress=False)
+    gv.tl.embed(data, "gv_cooccurrence", method="glove", n_components=10, progress=False)
+    loss = np.asarray(data.uns["gv"]["X_gv"]["loss"])
+    assert len(loss) == 50  # exp2vec's 50 iterations, no early stop by default
+    assert loss[-1] < 0.5 * loss[0]
+    assert np.mean(np.diff(loss)) < 0 and loss[25:].mean() < loss[:25].mean()
+    assert data.uns["gv"]["X_gv"]["params"]["x_max"] == 100.0
+
+
+def test_same_seed_same_vectors_with_threads():
+    assert torch.get_num_threads() >= 1
+    adata, _ = planted(60)
+    runs = []
+    for _ in range(2):
+        copy = gv.tl.embed(adata, "planted", n_components=8, init="uniform", epochs=50, progress=False, copy=True)
+        runs.append(copy.varm["X_gv"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other = gv.tl.embed(adata, "planted", n_components=8, init="uniform", epochs=50, seed=1, progress=False, copy=True)
+    assert not np.array_equal(other.varm["X_gv"], runs[0])
+    assert "X_gv" not in adata.varm  # copy=True left the input alone
+
+
+def test_mi_embedding_groups_planted_programs():
+    data = gv.datasets.synthetic(1500, 60, 3, seed=0, genes_per_program=10)
+    gv.tl.coexpression(data, layer="counts", target_kwargs={"include_double_zeros": True}, progress=False)
+    gv.tl.embed(data, progress=False)
+    planted = data.var_names[data.var["program"] != "none"]
+    purity = [
+        (data.var.loc[gv.tl.similar(data, gene, n=5).gene, "program"] == data.var.loc[gene, "program"]).mean()
+        for gene in planted
+    ]
+    assert np.mean(purity) > 0.85  # measured 0.93; chance is about 0.15
+
+
+def test_gene_subset_round_trip_and_queries(adata, tmp_path):
+    gv.tl.coexpression(adata, "pearson", genes="highly_variable", progress=False)
+    gv.tl.embed(adata, "gv_pearson", n_components=3, epochs=30, progress=False)
+    vectors = adata.varm["X_gv"]
+    hv = adata.var["highly_variable"].to_numpy()
+    assert np.isfinite(vectors[hv]).all() and np.isnan(vectors[~hv]).all()
+    assert list(adata.uns["gv"]["X_gv"]["genes"]) == list(adata.var_names[hv])
+    top = gv.tl.similar(adata, adata.var_names[hv][0], n=50)
+    assert set(top.gene) <= set(adata.var_names[hv])  # genes without vectors are never returned
+    path = tmp_path / "e.h5ad"
+    adata.write_h5ad(path)
+    back = ad.read_h5ad(path)
+    np.testing.assert_array_equal(back.varm["X_gv"], vectors)
+    np.testing.assert_array_equal(back.uns["gv"]["X_gv"]["loss"], adata.uns["gv"]["X_gv"]["loss"])
+    assert back.uns["gv"]["X_gv"]["method"] == "genevector"
+    pd_top = gv.tl.similar(back, adata.var_names[hv][0], n=3)
+    assert pd_top.gene.tolist() == top.gene.tolist()[:3]
+
+
+def test_loss_plot(adata, tmp_path):
+    gv.tl.coexpression(adata, "pearson", progress=False)
+    gv.tl.embed(adata, "gv_pearson", n_components=3, epochs=20, progress=False)
+    path = tmp_path / "loss.png"
+    ax = gv.pl.loss(adata, show=False, save=path)
+    assert len(ax.lines[0].get_xdata()) == adata.uns["gv"]["X_gv"]["epochs_run"]
+    assert path.stat().st_size > 0
+    plt.close("all")
+    with pytest.raises(KeyError, match=r"gv\.tl\.embed"):
+        gv.pl.loss(adata, "nothing")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"target_key": "missing"}, KeyError, "run `gv.tl.coexpression"),
+        ({"method": "word2vec"}, ValueError, "Unknown method"),
+        ({"n_components": 0}, ValueError, "n_components"),
+        ({"epochs": -1}, ValueError, "epochs"),
+        ({"lr": 0.0}, ValueError, "lr"),
+        ({"tol": -1.0}, ValueError, "tol"),
+        ({"init": "zeros"}, ValueError, "init"),
+        ({"method": "glove"}, ValueError, "non-negative"),
+        ({"device": "cuda:7"}, ValueError, "CUDA"),
+        ({"key_added": ""}, ValueError, "key_added"),
+    ],
+)
+def test_bad_input(adata, kwargs, error, message):
+    gv.tl.coexpression(adata, "pearson", progress=False)
+    kwargs = {"target_key": "gv_pearson", **kwargs}
+    if torch.cuda.is_available() and kwargs.get("device", "").startswith("cuda"):
+        pytest.skip("a GPU is present")
+    with pytest.raises(error, match=message):
+        gv.tl.embed(adata, progress=False, **kwargs)
+    assert not adata.varm and "X_gv" not in adata.uns["gv"]
+
+
+def test_nan_target_is_rejected(adata):
+    gv.tl.coexpression(adata, "pearson", progress=False)
+    adata.varp["gv_pearson"][0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        gv.tl.embed(adata, "gv_pearson", progress=False)

@@ -1,0 +1,140 @@
+"""similar, analogy and exact similar_pairs on vectors with known answers; markdown reports."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from anndata import AnnData
+
+import geneverse as gv
+
+
+def with_vectors(vectors: np.ndarray, names: list[str] | None = None, key: str = "X_gv") -> AnnData:
+    adata = AnnData(X=sp.csr_matrix((3, len(vectors))))
+    adata.var_names = names or [f"g{i}" for i in range(len(vectors))]
+    adata.varm[key] = np.asarray(vectors, dtype=np.float32)
+    return adata
+
+
+def royal():
+    # dims: royalty, gender (+ male), noise
+    names = ["king", "queen", "man", "woman", "prince", "apple", "stone"]
+    vectors = np.array(
+        [
+            [1.0, 1.0, 0.1],
+            [1.0, -1.0, 0.1],
+            [0.0, 1.0, 0.0],
+            [0.0, -1.0, 0.0],
+            [0.9, 1.1, 0.3],
+            [-0.2, 0.1, 1.0],
+            [-0.5, -0.1, 0.9],
+        ]
+    )
+    return with_vectors(vectors, names)
+
+
+def test_similar_known_order():
+    adata = with_vectors(np.array([[1, 0], [0.9, 0.1], [0, 1], [-1, 0], [0.5, 0.5]]))
+    table = gv.tl.similar(adata, "g0", n=4)
+    assert table.gene.tolist() == ["g1", "g4", "g2", "g3"]
+    expected = [0.9 / np.hypot(0.9, 0.1), np.sqrt(0.5), 0.0, -1.0]
+    np.testing.assert_allclose(table.similarity, expected, atol=1e-6)
+    dot = gv.tl.similar(adata, "g0", n=2, metric="dot")
+    assert dot.gene.tolist() == ["g1", "g4"]
+    euclid = gv.tl.similar(adata, "g0", n=1, metric="euclidean")
+    assert euclid.gene.tolist() == ["g1"] and euclid.similarity[0] == pytest.approx(-np.hypot(0.1, 0.1), abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["3cosadd", "3cosmul"])
+def test_analogy_king_man_woman(method):
+    table = gv.tl.analogy(royal(), "king", "man", "woman", n=3, method=method)
+    assert table.gene[0] == "queen"
+    assert not {"king", "man", "woman"} & set(table.gene)
+
+
+def brute_force_pairs(vectors: np.ndarray, a: int, b: int, n: int):
+    query = vectors[a] - vectors[b]
+    scores = []
+    for x, y in itertools.permutations(range(len(vectors)), 2):
+        if {x, y} & {a, b}:
+            continue
+        diff = vectors[x] - vectors[y]
+        scores.append((diff @ query / np.linalg.norm(diff) / np.linalg.norm(query), x, y))
+    scores.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return scores[:n]
+
+
+@pytest.mark.parametrize("block_size", [None, 7])
+def test_similar_pairs_equals_brute_force(block_size):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(200, 16))
+    adata = with_vectors(vectors)
+    table = gv.tl.similar_pairs(adata, "g3", "g17", n=10, block_size=block_size)
+    expected = brute_force_pairs(vectors.astype(np.float32).astype(float), 3, 17, 10)
+    assert list(zip(table.gene_x, table.gene_y, strict=True)) == [(f"g{x}", f"g{y}") for _, x, y in expected]
+    np.testing.assert_allclose(table.similarity, [s for s, _, _ in expected], atol=1e-9)
+    assert not {"g3", "g17"} & (set(table.gene_x) | set(table.gene_y))
+
+
+def test_similar_pairs_handles_both_orientations():
+    # (p, q) points along a - b; (q, p) points exactly against it: only the first may rank high
+    vectors = np.array([[1.0, 0, 0], [0, 0, 0.0001], [2.0, 0, 0.5], [0, 0, 0.5], [0, 1, 0], [0, 1.2, 0.1]])
+    adata = with_vectors(vectors, ["a", "b", "p", "q", "r", "s"])
+    table = gv.tl.similar_pairs(adata, "a", "b", n=12)
+    assert (table.gene_x[0], table.gene_y[0]) == ("p", "q")
+    reverse = table[(table.gene_x == "q") & (table.gene_y == "p")].similarity.item()
+    assert reverse == pytest.approx(-table.similarity[0])
+    assert len(table) == 12  # all ordered pairs of the 4 other genes
+
+
+def test_gene_symbols_descriptions_and_nan_rows():
+    adata = royal()
+    adata.var["symbol"] = [n.upper() for n in adata.var_names]
+    adata.var["description"] = [f"about {n}" for n in adata.var_names]
+    adata.varm["X_gv"][-1] = np.nan  # "stone" has no vector
+    table = gv.tl.similar(adata, "KING", n=10, gene_symbols="symbol")
+    assert "STONE" not in set(table.gene) and "KING" not in set(table.gene)
+    assert table.description[0] == f"about {table.gene[0].lower()}"
+    with pytest.raises(ValueError, match="no usable vector"):
+        gv.tl.similar(adata, "stone")
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda a: gv.tl.similar(a, "kinf"), KeyError, "Close matches: \\['king'"),
+        (lambda a: gv.tl.similar(a, "king", key="X_none"), KeyError, "gv.tl.embed"),
+        (lambda a: gv.tl.similar(a, "king", n=0), ValueError, "n must be"),
+        (lambda a: gv.tl.similar(a, "king", metric="manhattan"), ValueError, "metric"),
+        (lambda a: gv.tl.analogy(a, "king", "man", "woman", method="3cosfoo"), ValueError, "3cosadd"),
+        (lambda a: gv.tl.similar_pairs(a, "king", "king"), ValueError, "two different"),
+        (lambda a: gv.tl.similar_pairs(a, "king", "man", n=2.5), ValueError, "n must"),
+        (lambda a: gv.tl.similar(a, "KING", gene_symbols="nope"), KeyError, "gene_symbols"),
+    ],
+)
+def test_bad_queries(call, error, message):
+    with pytest.raises(error, match=message):
+        call(royal())
+
+
+def test_nan_vectors_everywhere_give_clear_error():
+    adata = with_vectors(np.full((4, 3), np.nan))
+    with pytest.raises(ValueError, match="no usable vector"):
+        gv.tl.similar(adata, "g0")
+
+
+def test_to_markdown_links_and_descriptions():
+    ids = ["ENSG00000141510", "ENSG00000012048", "ENSG00000139618"]
+    adata = with_vectors(np.array([[1.0, 0], [0.9, 0.2], [0, 1]]), ids)
+    adata.var["description"] = ["tumor protein p53", "BRCA1 DNA repair", "BRCA2 | DNA repair"]
+    text = gv.io.to_markdown(gv.tl.similar(adata, ids[0], n=2), adata)
+    lines = text.strip().splitlines()
+    assert lines[0] == "| gene | similarity | description |"
+    assert lines[2].startswith("| [ENSG00000012048](https://www.proteinatlas.org/ENSG00000012048) | 0.976 |")
+    assert "BRCA2 \\| DNA repair" in text  # pipes escaped
+    plain = gv.io.to_markdown(pd.DataFrame({"gene_a": ["CD3D"], "gene_b": ["CD3E"], "score": [0.5]}))
+    assert plain.splitlines()[2] == "| CD3D | CD3E | 0.500 |"
