@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import anndata as ad
 import numpy as np
@@ -59,9 +60,78 @@ def test_demo_writes_tables_and_plot(tmp_path):
     partners = result["marker_partners"].set_index("gene")["all_cells_mi"]
     assert "CD79B" in partners["MS4A1"] and "CD79A" in partners["MS4A1"]
     assert "CD3E" in partners["CD3D"]
+    # the embedding: B-cell genes around MS4A1, T-cell genes for the analogy and the pairs' second genes
+    neighbours = result["neighbours"].set_index("gene")["nearest_genes"]
+    assert {"BANK1", "CD79B"} <= set(neighbours["MS4A1"].split(", "))
+    t_cell = {"CD3D", "CD3E", "CD3G", "LCK", "CD2", "IL32", "GIMAP7", "LAT", "CD7"}
+    assert len(t_cell & set(result["analogy"].gene)) >= 3
+    assert set(result["pairs_like"].gene_y) <= t_cell
 
 
 @pytest.mark.skipif(shutil.which("geneverse") is None, reason="console script not on PATH")
 def test_installed_script():
     result = subprocess.run(["geneverse", "targets"], capture_output=True, text=True, check=True)
     assert "mi" in result.stdout
+
+
+@pytest.fixture
+def embedded_file(tmp_path):
+    import geneverse as gv
+
+    from .test_queries import royal
+
+    adata = royal()
+    adata.var["description"] = [f"about {n}" for n in adata.var_names]
+    path = tmp_path / "royal.h5ad"
+    adata.write_h5ad(path)
+    assert gv.tl.similar(adata, "king", n=1).gene[0] == "prince"
+    return path
+
+
+def test_query_commands(embedded_file, tmp_path, capsys):
+    report = tmp_path / "report.md"
+    assert main(["similar", str(embedded_file), "king", "--n", "2", "--markdown", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[0] == "prince"
+    assert "| prince |" in report.read_text() and "about prince" in report.read_text()
+    assert main(["analogy", str(embedded_file), "king", "man", "woman", "--n", "1"]) == 0
+    assert "queen" in capsys.readouterr().out
+    assert main(["pairs", str(embedded_file), "king", "man", "--n", "3"]) == 0
+    assert "gene_x" in capsys.readouterr().out
+    assert main(["similar", str(embedded_file), "kingg"]) == 2
+    assert "Close matches" in capsys.readouterr().err
+
+
+def test_interactive_mode_reads_stdin_until_eof(embedded_file, tmp_path):
+    report = tmp_path / "session.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geneverse.cli",
+            "analogy",
+            str(embedded_file),
+            "--interactive",
+            "--markdown",
+            str(report),
+        ],
+        input="king man woman\nnot enough\nking man nobody\n\nqueen woman man\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.count("gene") >= 2  # two answered queries
+    assert "queen" in result.stdout and "expected 3 gene(s)" in result.stderr and "nobody" in result.stderr
+    assert report.read_text().count("## analogy") == 2
+
+
+def test_embed_command(adata, tmp_path, capsys):
+    path, output = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    adata.write_h5ad(path)
+    code = main(
+        ["embed", str(path), "--target", "pearson", "--n-components", "4", "--epochs", "20", "--output", str(output),
+         "--no-progress"]
+    )  # fmt: skip
+    assert code == 0 and "trained varm['X_gv']" in capsys.readouterr().out
+    result = ad.read_h5ad(output)
+    assert result.varm["X_gv"].shape == (adata.n_vars, 4) and "gv_pearson" in result.varp

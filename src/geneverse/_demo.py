@@ -9,6 +9,9 @@ import pandas as pd
 
 #: Well-known PBMC markers whose strongest MI partners the demo reports, when present.
 MARKERS = ("CD3D", "MS4A1", "CD79A", "NKG7", "GNLY", "LYZ", "S100A8", "FCGR3A", "PPBP", "HLA-DRA")
+#: MS4A1 - CD79A + CD3E: from a B-cell marker and its receptor chain over to the T-cell side.
+ANALOGY = ("MS4A1", "CD79A", "CD3E")
+PAIR_QUERY = ("MS4A1", "CD3E")
 
 
 def _partners(frames: dict[str, pd.DataFrame], genes: list[str], n: int = 5) -> pd.DataFrame:
@@ -24,11 +27,14 @@ def _partners(frames: dict[str, pd.DataFrame], genes: list[str], n: int = 5) -> 
 
 
 def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_cache: bool = True) -> dict:
-    """Co-expression on pbmc68k: signed MI on counts (two estimators) and Pearson on log-normalised data.
+    """The main job on pbmc68k: co-expression, a gene embedding and queries on it.
 
+    Signed MI on counts (two estimators) and Pearson on log-normalised data; a GeneVector
+    embedding of the MI; nearest genes of PBMC markers, an analogy and an exact pair search.
     Writes into ``out_dir``: ``top_pairs_mi.tsv``, ``marker_partners.tsv``, ``coexpression_mi.tsv``
-    (genes x genes), ``coexpression_mi.png`` and ``coexpression_mi_all_cells.png`` (heatmaps) and
-    ``pbmc68k_geneverse.h5ad``.
+    (genes x genes), ``coexpression_mi.png`` and ``coexpression_mi_all_cells.png`` (heatmaps),
+    ``embedding_neighbours.tsv``, ``embedding_report.md``, ``embedding_loss.png``,
+    ``gene_vectors.txt`` (word2vec format) and ``pbmc68k_geneverse.h5ad``.
 
     Parameters
     ----------
@@ -85,14 +91,48 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         print("are zero, which favours rare genes; keeping them, the plug-in MI, finds the known partners):")
         print(partners.to_string(index=False))
 
+    started = time.perf_counter()
+    gv.tl.embed(adata, "gv_mi", progress=progress)
+    record = adata.uns["gv"]["X_gv"]
+    print(
+        f"\nGeneVector embedding of the signed MI: {record['epochs_run']} epochs, "
+        f"{time.perf_counter() - started:.1f} s, final loss {record['final_loss']:.4g} (varm['X_gv'], 100 dims)"
+    )
+    neighbours = pd.DataFrame(
+        {"gene": markers, "nearest_genes": [", ".join(gv.tl.similar(adata, g, n=5).gene) for g in markers]}
+    )
+    analogy = gv.tl.analogy(adata, *ANALOGY, n=5)
+    pairs_like = gv.tl.similar_pairs(adata, *PAIR_QUERY, n=5)
+    with pd.option_context("display.width", 120, "display.max_colwidth", 90):
+        print("\nNearest genes in the embedding (cosine):")
+        print(neighbours.to_string(index=False))
+        print(f"\nAnalogy {ANALOGY[0]} - {ANALOGY[1]} + {ANALOGY[2]} (B-cell marker - BCR chain + T-cell marker):")
+        print(analogy.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"\nGene pairs (x, y) whose difference points like {PAIR_QUERY[0]} - {PAIR_QUERY[1]} (exact search):")
+        print(pairs_like.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
     paths = {
         "top_pairs": out / "top_pairs_mi.tsv",
         "marker_partners": out / "marker_partners.tsv",
         "matrix": out / "coexpression_mi.tsv",
         "heatmap": out / "coexpression_mi.png",
         "heatmap_all_cells": out / "coexpression_mi_all_cells.png",
+        "neighbours": out / "embedding_neighbours.tsv",
+        "report": out / "embedding_report.md",
+        "loss": out / "embedding_loss.png",
+        "vectors": out / "gene_vectors.txt",
         "h5ad": out / "pbmc68k_geneverse.h5ad",
     }
+    neighbours.to_csv(paths["neighbours"], sep="\t", index=False)
+    paths["report"].write_text(
+        f"# geneverse demo: pbmc68k\n\n## Analogy {' - '.join(ANALOGY[:2])} + {ANALOGY[2]}\n\n"
+        + gv.io.to_markdown(analogy, adata)
+        + f"\n## Pairs like {PAIR_QUERY[0]} - {PAIR_QUERY[1]}\n\n"
+        + gv.io.to_markdown(pairs_like)
+    )
+    gv.io.write_embeddings(adata, paths["vectors"])
+    ax = gv.pl.loss(adata, show=False, save=paths["loss"])
+    plt.close(ax.figure)
     pairs.to_csv(paths["top_pairs"], sep="\t", index=False)
     partners.to_csv(paths["marker_partners"], sep="\t", index=False)
     gv.io.write_coexpression(adata, paths["matrix"], "gv_mi")
@@ -101,4 +141,11 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         plt.close(ax.figure)
     adata.write_h5ad(paths["h5ad"])
     print(f"\nWrote {', '.join(p.name for p in paths.values())} to {out.resolve()}")
-    return {"paths": paths, "top_pairs": pairs, "marker_partners": partners}
+    return {
+        "paths": paths,
+        "top_pairs": pairs,
+        "marker_partners": partners,
+        "neighbours": neighbours,
+        "analogy": analogy,
+        "pairs_like": pairs_like,
+    }
