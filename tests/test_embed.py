@@ -46,6 +46,7 @@ def test_glove_loss_decreases_on_average():
     assert len(loss) == 50  # exp2vec's 50 iterations, no early stop by default
     assert loss[-1] < 0.5 * loss[0]
     assert np.mean(np.diff(loss)) < 0 and loss[25:].mean() < loss[:25].mean()
+    assert data.uns["gv"]["X_gv"]["epochs_run"] == 50
     assert data.uns["gv"]["X_gv"]["params"]["x_max"] == 100.0
 
 
@@ -135,3 +136,35 @@ def test_nan_target_is_rejected(adata):
     adata.varp["gv_pearson"][0, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         gv.tl.embed(adata, "gv_pearson", progress=False)
+
+
+def test_mudata_modality_and_queries(adata):
+    mudata = pytest.importorskip("mudata")
+    mdata = mudata.MuData({"rna": adata})
+    gv.tl.coexpression(mdata, "pearson", mod="rna", progress=False)
+    gv.tl.embed(mdata, "gv_pearson", n_components=3, epochs=20, mod="rna", progress=False)
+    assert mdata["rna"].varm["X_gv"].shape == (adata.n_vars, 3)
+    table = gv.tl.similar(mdata, "g0", n=3, mod="rna")
+    assert len(table) == 3 and "g0" not in set(table.gene)
+
+
+def test_glove_groups_planted_programs():
+    data = gv.datasets.synthetic(1500, 60, 3, seed=0, genes_per_program=10, mean_counts=0.3)
+    gv.tl.coexpression(data, "cooccurrence", layer="counts", progress=False)
+    gv.tl.embed(data, "gv_cooccurrence", method="glove", n_components=20, progress=False)
+    planted = data.var_names[data.var["program"] != "none"]
+    purity = [
+        (data.var.loc[gv.tl.similar(data, gene, n=3).gene, "program"] == data.var.loc[gene, "program"]).mean()
+        for gene in planted
+    ]
+    assert np.mean(purity) > 0.9, np.mean(purity)  # measured 0.98; chance is about 0.15
+
+
+def test_divergence_is_reported_not_written():
+    data = gv.datasets.synthetic(300, 30, 3, seed=0, mean_counts=0.3)
+    gv.tl.coexpression(data, "cooccurrence", layer="counts", progress=False)
+    with pytest.raises(ValueError, match="diverged"):
+        gv.tl.embed(data, "gv_cooccurrence", method="glove", lr=1e30, progress=False)
+    with pytest.raises(ValueError, match="diverged"):
+        gv.tl.embed(data, "gv_cooccurrence", lr=1e30, progress=False)
+    assert "X_gv" not in data.varm

@@ -80,6 +80,11 @@ def _spectral_init(goal, n_components: int, seed: int, rounds: int = 8):
     return gene.contiguous(), context.contiguous()
 
 
+def _check_finite(loss: float, lr: float) -> None:
+    if not np.isfinite(loss):
+        raise ValueError(f"Training diverged (the loss became {loss}); lower lr (now {lr}).")
+
+
 def _converged(losses: list[float], tol: float | None, patience: int) -> bool:
     """Relative loss change below ``tol`` for ``patience`` consecutive epochs."""
     if tol is None or len(losses) <= patience:
@@ -165,6 +170,7 @@ def train_genevector(
         # Gradients by hand: two GEMMs, no autograd graph of genes x genes temporaries.
         diff = residual()
         losses.append(float(torch.linalg.vector_norm(diff) ** 2) / n_pairs)
+        _check_finite(losses[-1], lr)
         if losses[-1] < best[0]:
             # Adam's steps do not shrink to zero at the optimum: keep the best vectors seen.
             best = (losses[-1], gene.clone(), context.clone())
@@ -188,6 +194,11 @@ def train_genevector(
     )
 
 
+def _glove_block_size(n_genes: int) -> int:
+    """Genes per tile: about 16 x 16 tiles per epoch, so every vector gets ~16 AdaGrad updates a pass."""
+    return int(np.clip(n_genes // 16, 8, 512))
+
+
 def train_glove(
     cooccurrence: np.ndarray,
     *,
@@ -200,9 +211,18 @@ def train_glove(
     patience: int = 5,
     seed: int = 0,
     device: str = "cpu",
+    block_size: int | None = None,
     progress: Callable | None = None,
 ) -> TrainResult:
-    """GloVe on a co-occurrence matrix with full-batch AdaGrad (exp2vec's defaults).
+    """GloVe on a co-occurrence matrix with AdaGrad over tiles of the matrix (exp2vec's defaults).
+
+    GloVe's reference code and text2vec update the parameters pair by pair, so one of their
+    iterations moves each vector once per co-occurring gene. A single full-matrix step per
+    iteration would move it once, far too little in 50 iterations; here each iteration sweeps the
+    matrix in tiles of ``block_size`` x ``block_size`` genes (in a seeded random gene order), one
+    AdaGrad step per tile standing for the tile's per-pair updates: the step is the sum of the
+    pairs' gradients and the squared-gradient sums (starting at 1, as in GloVe's code) grow by the
+    sum of the pairs' squares, added before the step so that no step overshoots.
 
     Parameters
     ----------
@@ -211,7 +231,7 @@ def train_glove(
     n_components
         Vector dimensions (exp2vec: 100).
     epochs
-        AdaGrad iterations (exp2vec: 50).
+        Passes over the matrix (exp2vec: 50 iterations).
     lr
         AdaGrad learning rate (exp2vec: 0.05).
     x_max, alpha
@@ -219,9 +239,11 @@ def train_glove(
     tol, patience
         Optional early stop on the relative loss change.
     seed
-        Seeds the initialisation, GloVe's ``(U(0, 1) - 0.5) / dims``.
+        Seeds the initialisation, GloVe's ``(U(0, 1) - 0.5) / dims``, and the tile order.
     device
         Torch device.
+    block_size
+        Genes per tile (default: ``n_genes // 16`` within [8, 512]).
     progress
         tqdm-like factory, or ``None``.
 
@@ -239,30 +261,54 @@ def train_glove(
     log_counts = torch.where(observed, torch.log(torch.where(observed, counts, 1.0)), 0.0)
     weight = torch.where(observed, torch.clamp((counts / x_max) ** alpha, max=1.0), 0.0)
     n_genes = counts.shape[0]
+    block = block_size or _glove_block_size(n_genes)
     generator = _generator(seed, device)
-    params = [
-        (torch.rand(n_genes, n_components, generator=generator, device=device) - 0.5) / n_components,
-        (torch.rand(n_genes, n_components, generator=generator, device=device) - 0.5) / n_components,
-        (torch.rand(n_genes, generator=generator, device=device) - 0.5) / n_components,
-        (torch.rand(n_genes, generator=generator, device=device) - 0.5) / n_components,
-    ]
-    for p in params:
-        p.requires_grad_(True)
-    # GloVe's reference implementation starts the squared-gradient sums at 1.
-    optimizer = torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=1.0)
-    word, context, word_bias, context_bias = params
+
+    def start(*shape):
+        return (torch.rand(*shape, generator=generator, device=device) - 0.5) / n_components
+
+    word, context = start(n_genes, n_components), start(n_genes, n_components)
+    # Biases start at half of each gene's weighted mean log count (GloVe starts them at noise): a
+    # tile's bias gradients all point the same way at first, and from noise they overshoot.
+    row_level = (weight * log_counts).sum(dim=1) / weight.sum(dim=1).clamp_min(1e-12)
+    word_bias, context_bias = row_level / 2 + start(n_genes), row_level / 2 + start(n_genes)
+    squares = [torch.ones_like(t) for t in (word, context, word_bias, context_bias)]
+
+    def adagrad(param, square, grad, pair_squares) -> None:
+        # A tile stands for one AdaGrad update per pair: the step is the sum of the pairs' gradients
+        # and the accumulator grows by the sum of their squares (not the square of the sum).
+        square += pair_squares
+        param -= lr * grad / square.sqrt()
+
     losses: list[float] = []
     epochs_iter = range(epochs)
     for _ in progress(epochs_iter, total=epochs) if progress else epochs_iter:
-        optimizer.zero_grad(set_to_none=True)
-        difference = word @ context.T + word_bias[:, None] + context_bias[None, :] - log_counts
-        loss = 0.5 * (weight * difference**2).sum()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+        # A seeded random gene order per pass; in that order every tile is a contiguous view.
+        order = torch.randperm(n_genes, generator=generator, device=device)
+        f_all, log_all = weight[order][:, order], log_counts[order][:, order]
+        state = [t[order] for t in (word, context, word_bias, context_bias, *squares)]
+        w, c, bw, bc, sw, sc, sbw, sbc = state
+        total = 0.0
+        for r in range(0, n_genes, block):
+            rows = slice(r, r + block)
+            for q in range(0, n_genes, block):
+                cols = slice(q, q + block)
+                f = f_all[rows, cols]
+                diff = torch.addmm(bw[rows, None] + bc[None, cols] - log_all[rows, cols], w[rows], c[cols].T)
+                weighted = f * diff
+                total += 0.5 * float((weighted * diff).sum())
+                w_rows, c_cols, weighted2 = w[rows].clone(), c[cols], weighted**2
+                adagrad(w[rows], sw[rows], weighted @ c_cols, weighted2 @ c_cols**2)
+                adagrad(c[cols], sc[cols], weighted.T @ w_rows, weighted2.T @ w_rows**2)
+                adagrad(bw[rows], sbw[rows], weighted.sum(dim=1), weighted2.sum(dim=1))
+                adagrad(bc[cols], sbc[cols], weighted.sum(dim=0), weighted2.sum(dim=0))
+        for target, value in zip((word, context, word_bias, context_bias, *squares), state, strict=True):
+            target[order] = value
+        losses.append(total)
+        _check_finite(total, lr)
         if _converged(losses, tol, patience):
             break
-    word_np, context_np = word.detach().cpu().numpy(), context.detach().cpu().numpy()
+    word_np, context_np = word.cpu().numpy(), context.cpu().numpy()
     return TrainResult(
         vectors=word_np + context_np,
         gene_vectors=word_np,
@@ -270,5 +316,5 @@ def train_glove(
         loss=np.asarray(losses),
         converged=_converged(losses, tol, patience),
         seconds=time.perf_counter() - started,
-        extra={"word_bias": word_bias.detach().cpu().numpy(), "context_bias": context_bias.detach().cpu().numpy()},
+        extra={"word_bias": word_bias.cpu().numpy(), "context_bias": context_bias.cpu().numpy(), "block_size": block},
     )
