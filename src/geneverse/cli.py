@@ -15,21 +15,35 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _genes(value: str | None) -> str | list[str] | None:
+    """``--genes``: a boolean var column name, or comma-separated gene names."""
+    if value is None or "," not in value:
+        return value
+    return [g.strip() for g in value.split(",") if g.strip()]
+
+
+def _add_input_options(parser: argparse.ArgumentParser, target_help: str) -> None:
+    """The options ``coexpression`` and ``embed`` share: input file, target, layer, genes."""
+    parser.add_argument("input", help="input .h5ad")
+    parser.add_argument("--target", default="mi", help=target_help)
+    parser.add_argument("--layer", default=None, help="layer to use instead of X (e.g. counts)")
+    parser.add_argument(
+        "--genes", default=None, help="boolean var column (e.g. highly_variable) or comma-separated genes"
+    )
+
+
 def _coexpression(args: argparse.Namespace) -> int:
     import anndata as ad
 
     import geneverse as gv
 
     adata = ad.read_h5ad(args.input)
-    genes = args.genes
-    if genes is not None and "," in genes:
-        genes = [g.strip() for g in genes.split(",") if g.strip()]
     kwargs = {"n_bins": args.n_bins} if args.target == "mi" and args.n_bins is not None else None
     gv.tl.coexpression(
         adata,
         args.target,
         layer=args.layer,
-        genes=genes,
+        genes=_genes(args.genes),
         key_added=args.key_added,
         target_kwargs=kwargs,
         signed_mi=not args.unsigned,
@@ -126,13 +140,11 @@ def _embed(args: argparse.Namespace) -> int:
     import geneverse as gv
 
     adata = _read(args.input)
-    genes = args.genes
-    if genes is not None and "," in genes:
-        genes = [g.strip() for g in genes.split(",") if g.strip()]
     target_key = f"gv_{args.target}"
     gv.tl.coexpression(
-        adata, args.target, layer=args.layer, genes=genes, key_added=target_key, progress=not args.no_progress
-    )
+        adata, args.target, layer=args.layer, genes=_genes(args.genes), key_added=target_key,
+        progress=not args.no_progress,
+    )  # fmt: skip
     gv.tl.embed(
         adata,
         target_key,
@@ -189,17 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geneverse", description="Gene embeddings from expression data.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="co-expression on the bundled pbmc68k data; writes tables and a plot")
+    demo = sub.add_parser(
+        "demo",
+        help="the main job on the bundled pbmc68k data: co-expression, gene vectors, queries; writes tables and plots",
+    )
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     demo.add_argument("--no-progress", action="store_true", help="hide progress bars")
     demo.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     demo.set_defaults(func=_demo)
 
     co = sub.add_parser("coexpression", help="compute a genes x genes target into an .h5ad file's varp")
-    co.add_argument("input", help="input .h5ad")
-    co.add_argument("--target", default="mi", help="target name (see `geneverse targets`; default mi)")
-    co.add_argument("--layer", default=None, help="layer to use instead of X")
-    co.add_argument("--genes", default=None, help="boolean var column (e.g. highly_variable) or comma-separated genes")
+    _add_input_options(co, "target name (see `geneverse targets`; default mi)")
     co.add_argument("--key-added", default=None, help="varp key (default gv_<target>)")
     co.add_argument("--n-bins", type=int, default=None, help="mi: maximum bins per gene (default 10)")
     co.add_argument("--unsigned", action="store_true", help="mi: do not multiply by the sign of the correlation")
@@ -212,10 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.set_defaults(func=_coexpression)
 
     embed = sub.add_parser("embed", help="co-expression + gene vectors into an .h5ad file's varm")
-    embed.add_argument("input", help="input .h5ad")
-    embed.add_argument("--target", default="mi", help="co-expression target (default mi)")
-    embed.add_argument("--layer", default=None, help="layer to use instead of X (e.g. counts)")
-    embed.add_argument("--genes", default=None, help="boolean var column or comma-separated genes")
+    _add_input_options(embed, "co-expression target to learn from (default mi)")
     embed.add_argument("--method", default="genevector", choices=["genevector", "glove"], help="model")
     embed.add_argument("--n-components", type=int, default=100, help="vector dimensions (default 100)")
     embed.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the method's)")
