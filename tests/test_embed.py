@@ -168,3 +168,24 @@ def test_divergence_is_reported_not_written():
     with pytest.raises(ValueError, match="diverged"):
         gv.tl.embed(data, "gv_cooccurrence", lr=1e30, progress=False)
     assert "X_gv" not in data.varm
+
+
+def test_vectors_choice():
+    # a target with a negative eigenvalue: two anti-correlated modules
+    signs = np.repeat([1.0, -1.0], 10)
+    target = np.outer(signs, signs) * -1.0 + np.eye(20)
+    adata = AnnData(X=sp.csr_matrix((2, 20)))
+    adata.var_names = [f"g{i}" for i in range(20)]
+    adata.varp["t"] = target.astype(np.float32)
+    results = {}
+    for vectors in ("average", "sum", "gene", "context"):
+        gv.tl.embed(adata, "t", n_components=2, vectors=vectors, key_added=vectors, scale=1.0, progress=False)
+        results[vectors] = adata.varm[vectors].astype(float)
+        assert adata.uns["gv"][vectors]["params"]["vectors"] == vectors
+    np.testing.assert_allclose(results["average"] * 2, results["sum"], atol=1e-5)
+    np.testing.assert_allclose(results["average"], (results["gene"] + results["context"]) / 2, atol=1e-5)
+    # the negative mode cancels in the average but separates the modules in the gene vectors
+    top = gv.tl.similar(adata, "g0", n=9, key="gene")
+    assert set(top.gene) == {f"g{i}" for i in range(1, 10)}
+    with pytest.raises(ValueError, match="Unknown vectors"):
+        gv.tl.embed(adata, "t", vectors="concat", progress=False)

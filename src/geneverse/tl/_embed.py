@@ -10,6 +10,7 @@ from .._utils import copy_container, logger, progress_bar, resolve_device, resol
 from ..io._coexpression import coexpression_frame
 
 METHODS = ("genevector", "glove")
+VECTORS = ("average", "sum", "gene", "context")
 _DEFAULT_EPOCHS = {"genevector": 1000, "glove": 50}
 _DEFAULT_TOL = {"genevector": 1e-5, "glove": None}
 
@@ -33,6 +34,7 @@ def embed(
     scale: float = 100.0,
     x_max: float = 100.0,
     alpha: float = 0.75,
+    vectors: str = "default",
     device: str = "auto",
     seed: int = 0,
     key_added: str = "X_gv",
@@ -75,6 +77,13 @@ def embed(
         similarities do not depend on it.
     x_max, alpha
         glove only: the weighting function.
+    vectors
+        Which vectors go to ``varm``: ``"average"`` of gene and context vectors (GeneVector's
+        choice, the genevector default), ``"sum"`` (exp2vec's, the glove default), ``"gene"`` or
+        ``"context"``. For a signed target, directions where the fit needs ``w = -c`` (negative
+        eigenvalues of the target: anti-correlated modules) cancel in the average and the sum; the
+        gene vectors keep them and compare genes by their whole co-expression profile
+        (``w_i C^T`` is gene i's row of the fitted target).
     device
         ``"auto"`` (CUDA when torch sees a GPU), ``"cpu"`` or ``"cuda"``.
     seed
@@ -93,7 +102,8 @@ def embed(
     ``None``, or the modified copy when ``copy=True``. Writes:
 
     ``varm[key_added]``
-        float32 genes x ``n_components``; genes outside the target's gene subset get NaN rows.
+        float32 genes x ``n_components`` (see ``vectors``); genes outside the target's gene subset
+        get NaN rows.
     ``uns['gv'][key_added]``
         ``kind``, ``method``, ``target_key``, ``params``, ``genes``, ``loss`` (per epoch),
         ``final_loss``, ``epochs_run``, ``converged``, ``device``, ``seconds``, ``version``.
@@ -111,6 +121,10 @@ def embed(
     modality = resolve_modality(adata, mod)
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; use one of {METHODS}.")
+    if vectors == "default":
+        vectors = "average" if method == "genevector" else "sum"
+    if vectors not in VECTORS:
+        raise ValueError(f"Unknown vectors {vectors!r}; use one of {VECTORS}.")
     n_components = _check_positive_int("n_components", n_components)
     epochs = _check_positive_int("epochs", _DEFAULT_EPOCHS[method] if epochs is None else epochs)
     if not np.isfinite(lr) or lr <= 0:
@@ -147,11 +161,17 @@ def embed(
 
     result_container = copy_container(adata) if copy else adata
     out = resolve_modality(result_container, mod)
-    vectors = np.full((out.n_vars, n_components), np.nan, dtype=np.float32)
-    vectors[out.var_names.get_indexer(frame.index)] = result.vectors
-    out.varm[key_added] = vectors
+    chosen = {
+        "average": (result.gene_vectors + result.context_vectors) / 2,
+        "sum": result.gene_vectors + result.context_vectors,
+        "gene": result.gene_vectors,
+        "context": result.context_vectors,
+    }[vectors]
+    stored = np.full((out.n_vars, n_components), np.nan, dtype=np.float32)
+    stored[out.var_names.get_indexer(frame.index)] = chosen
+    out.varm[key_added] = stored
     params = {
-        "n_components": n_components, "epochs": epochs, "lr": lr, "tol": tol, "seed": seed,
+        "n_components": n_components, "epochs": epochs, "lr": lr, "tol": tol, "seed": seed, "vectors": vectors,
         **({"init": init, "scale": scale} if method == "genevector" else {"x_max": x_max, "alpha": alpha}),
     }  # fmt: skip
     write_uns(
