@@ -1,0 +1,80 @@
+"""Gene programs from gene vectors: cosine kNN graph + Leiden, or k-means; central genes first."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._search import unit_rows
+
+
+def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int = 2048) -> sp.csr_matrix:
+    """Symmetric weighted kNN graph: each gene to its ``n_neighbors`` most cosine-similar genes.
+
+    Weights are the cosine similarities clipped at 0 (anti-similar genes are not neighbours);
+    the graph is symmetrised with the larger weight of the two directions. Blocks of rows keep
+    memory at O(block x genes).
+    """
+    unit = unit_rows(vectors)
+    n = len(unit)
+    k = min(n_neighbors, n - 1)
+    rows, cols, weights = [], [], []
+    for start in range(0, n, block_size):
+        block = np.arange(start, min(start + block_size, n))
+        similarity = unit[block] @ unit.T
+        similarity[np.arange(len(block)), block] = -np.inf  # no self loops
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        rows.append(np.repeat(block, k))
+        cols.append(nearest.ravel())
+        weights.append(np.take_along_axis(similarity, nearest, axis=1).ravel())
+    graph = sp.csr_matrix(
+        (np.clip(np.concatenate(weights), 0, None), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    graph = graph.maximum(graph.T).tocsr()
+    graph.eliminate_zeros()
+    return graph
+
+
+def leiden(graph: sp.csr_matrix, resolution: float, seed: int) -> np.ndarray:
+    """Leiden communities (RB configuration model, weighted), as scanpy runs leidenalg."""
+    import igraph
+    import leidenalg
+
+    coo = sp.triu(graph, k=1).tocoo()
+    network = igraph.Graph(n=graph.shape[0], edges=list(zip(coo.row.tolist(), coo.col.tolist(), strict=True)))
+    network.es["weight"] = coo.data.tolist()
+    partition = leidenalg.find_partition(
+        network,
+        leidenalg.RBConfigurationVertexPartition,
+        weights="weight",
+        resolution_parameter=resolution,
+        seed=seed,
+        n_iterations=-1,
+    )
+    return np.asarray(partition.membership)
+
+
+def kmeans(vectors: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
+    """k-means on unit-length vectors (spherical k-means in effect), exp2vec's choice."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(unit_rows(vectors))
+
+
+def relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters so that 0 is the largest (ties by first appearance)."""
+    values, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    order = values[np.lexsort((first, -counts))]
+    mapping = np.empty(values.max() + 1, dtype=np.int64)
+    mapping[order] = np.arange(len(order))
+    return mapping[labels]
+
+
+def central_order(vectors: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Members sorted by cosine to their program's mean direction (most central first), with the cosines."""
+    unit = unit_rows(vectors[members])
+    centre = unit.mean(axis=0)
+    norm = np.linalg.norm(centre)
+    closeness = unit @ (centre / norm if norm > 0 else centre)
+    order = np.lexsort((members, -closeness))
+    return members[order], closeness[order]

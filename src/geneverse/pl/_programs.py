@@ -1,0 +1,267 @@
+"""Plots of gene vectors and programs: gene map, similarity heatmap, program scores on cells and tissue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._core._search import unit_rows, valid_rows
+from .._utils import resolve_modality
+from ..tl._queries import _vectors
+from ._coexpression import _show_or_save
+
+
+def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np.ndarray:
+    if method == "umap":
+        import umap
+
+        reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(vectors) - 1), metric="cosine", random_state=seed)
+        return reducer.fit_transform(vectors)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30, max(2, (len(vectors) - 1) / 3)))
+        return TSNE(metric="cosine", init="random", perplexity=perplexity, random_state=seed).fit_transform(vectors)
+    raise ValueError(f"Unknown method {method!r}; use 'umap' or 'tsne'.")
+
+
+def gene_map(
+    adata: Any,
+    key: str = "X_gv",
+    *,
+    color: str | None = "gv_program",
+    method: str = "umap",
+    label: Sequence[str] | None = None,
+    n_neighbors: int = 15,
+    seed: int = 0,
+    ax: Any = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+    mod: str | None = None,
+):
+    """2-D map (UMAP or t-SNE, cosine) of the gene vectors, coloured by program, chosen genes labelled.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    key
+        ``varm`` key of the vectors; genes without a vector are left out.
+    color
+        Categorical ``var`` column to colour by (default the programs of :func:`geneverse.tl.programs`;
+        ``None`` for one colour).
+    method
+        ``"umap"`` or ``"tsne"``.
+    label
+        Genes to write next to their points (default: the most central gene of each program).
+    n_neighbors
+        UMAP neighbours.
+    seed
+        Layout seed.
+    ax
+        Axes to draw into; a new figure otherwise.
+    show
+        Show the figure (default: when matplotlib is interactive).
+    save
+        Write the figure to this path.
+    mod
+        Modality of a MuData.
+
+    Returns
+    -------
+    The Axes, or ``None`` when shown.
+    """
+    import matplotlib.pyplot as plt
+
+    modality = resolve_modality(adata, mod)
+    vectors = _vectors(modality, key)
+    usable = np.flatnonzero(valid_rows(vectors))
+    if len(usable) < 3:
+        raise ValueError(f"varm[{key!r}] has fewer than 3 genes with vectors; nothing to map.")
+    points = _layout(vectors[usable], method, seed, n_neighbors)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 5.5))
+    names = modality.var_names[usable]
+    if color is not None:
+        if color not in modality.var.columns:
+            raise KeyError(f"color={color!r} is not a var column; run `gv.tl.programs(adata)` or pass color=None.")
+        groups = modality.var[color].iloc[usable].astype("category")
+        palette = plt.get_cmap("tab20")
+        for i, group in enumerate(groups.cat.categories):
+            mask = (groups == group).to_numpy()
+            ax.scatter(*points[mask].T, s=12, color=palette(i % 20), label=str(group), linewidths=0)
+        missing = groups.isna().to_numpy()
+        if missing.any():
+            ax.scatter(*points[missing].T, s=8, color="lightgrey", label="none", linewidths=0)
+        ax.legend(fontsize=7, markerscale=1.5, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
+    else:
+        ax.scatter(*points.T, s=10, color="tab:blue", linewidths=0)
+    if label is None and color is not None:  # the most central gene of each program
+        record = modality.uns.get("gv", {}).get(color, {})
+        label = [str(np.asarray(genes)[0]) for genes in record.get("programs", {}).values() if len(genes)]
+    position = {g: i for i, g in enumerate(names)}
+    for gene in label or []:
+        if gene in position:
+            ax.annotate(gene, points[position[gene]], fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{key}: genes ({method.upper()})")
+    return _show_or_save(ax, show, save)
+
+
+def similarity_heatmap(
+    adata: Any,
+    genes: Sequence[str] | None = None,
+    *,
+    key: str = "X_gv",
+    programs: Sequence[str] | None = None,
+    program_key: str = "gv_program",
+    cmap: str = "RdBu_r",
+    ax: Any = None,
+    show: bool | None = None,
+    save: str | Path | None = None,
+    mod: str | None = None,
+):
+    """Cosine similarity of gene vectors for a gene list, or for the genes of chosen programs.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    genes
+        Genes to show, in order.
+    key
+        ``varm`` key of the vectors.
+    programs
+        Instead of ``genes``: program names whose genes are shown, grouped by program (all
+        programs when both are ``None``, at most 100 genes).
+    program_key
+        The ``var`` column written by :func:`geneverse.tl.programs`.
+    cmap
+        Colormap (symmetric around 0).
+    ax
+        Axes to draw into; a new figure otherwise.
+    show
+        Show the figure (default: when matplotlib is interactive).
+    save
+        Write the figure to this path.
+    mod
+        Modality of a MuData.
+
+    Returns
+    -------
+    The Axes, or ``None`` when shown.
+    """
+    import matplotlib.pyplot as plt
+
+    modality = resolve_modality(adata, mod)
+    vectors = _vectors(modality, key)
+    if genes is None:
+        if program_key not in modality.var.columns:
+            raise KeyError(f"No var[{program_key!r}]; pass genes= or run `gv.tl.programs(adata)` first.")
+        column = modality.var[program_key]
+        chosen = list(column.cat.categories) if programs is None else list(programs)
+        unknown = [p for p in chosen if p not in column.cat.categories]
+        if unknown:
+            raise KeyError(f"Unknown programs {unknown}; available: {list(column.cat.categories)}.")
+        genes = [g for p in chosen for g in modality.var_names[(column == p).to_numpy()]][:100]
+    missing = [g for g in genes if g not in modality.var_names]
+    if missing:
+        raise KeyError(f"Genes not in var_names: {missing[:10]}.")
+    rows = modality.var_names.get_indexer(list(genes))
+    if not valid_rows(vectors[rows]).all():
+        raise ValueError("Some chosen genes have no vector (NaN rows); leave them out.")
+    unit = unit_rows(vectors[rows])
+    similarity = unit @ unit.T
+    if ax is None:
+        size = max(4.0, 0.16 * len(rows) + 2)
+        _, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(similarity, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_xticks(range(len(rows)), list(genes), rotation=90, fontsize=6)
+    ax.set_yticks(range(len(rows)), list(genes), fontsize=6)
+    ax.set_title(f"cosine similarity ({key})")
+    ax.figure.colorbar(image, ax=ax, shrink=0.7, label="cosine")
+    return _show_or_save(ax, show, save)
+
+
+def programs(
+    adata: Any,
+    names: Sequence[str] | None = None,
+    *,
+    key: str = "gv_programs",
+    basis: str = "X_umap",
+    spatial_key: str = "spatial",
+    cmap: str = "viridis",
+    ncols: int = 4,
+    show: bool | None = None,
+    save: str | Path | None = None,
+    mod: str | None = None,
+):
+    """Program scores on a cell embedding and, when ``obsm[spatial_key]`` exists, on the tissue.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``) with scores from :func:`geneverse.tl.score_programs`.
+    names
+        Programs to show (default: all, at most 12).
+    key
+        ``obsm`` key of the scores.
+    basis
+        ``obsm`` key of the 2-D cell embedding (``sc.tl.umap`` writes ``X_umap``).
+    spatial_key
+        ``obsm`` key of tissue coordinates; a second row of panels is drawn when present.
+    cmap
+        Colormap.
+    ncols
+        Panels per row.
+    show
+        Show the figure (default: when matplotlib is interactive).
+    save
+        Write the figure to this path.
+    mod
+        Modality of a MuData.
+
+    Returns
+    -------
+    Array of Axes (one per panel), or ``None`` when shown.
+    """
+    import matplotlib.pyplot as plt
+
+    modality = resolve_modality(adata, mod)
+    if key not in modality.obsm:
+        raise KeyError(f"No program scores obsm[{key!r}]; run `gv.tl.score_programs(adata)` first.")
+    scores = modality.obsm[key]
+    names = list(scores.columns[:12]) if names is None else list(names)
+    unknown = [n for n in names if n not in scores.columns]
+    if unknown:
+        raise KeyError(f"Unknown programs {unknown}; available: {list(scores.columns)}.")
+    bases = [b for b in (basis, spatial_key) if b in modality.obsm]
+    if basis not in modality.obsm and spatial_key not in modality.obsm:
+        raise KeyError(f"Neither obsm[{basis!r}] nor obsm[{spatial_key!r}]; run `sc.tl.umap(adata)` first.")
+    ncols = max(1, min(ncols, len(names)))
+    rows_per_basis = -(-len(names) // ncols)
+    fig, axes = plt.subplots(
+        rows_per_basis * len(bases), ncols, figsize=(3.2 * ncols, 3.0 * rows_per_basis * len(bases)), squeeze=False
+    )
+    for b, name_of_basis in enumerate(bases):
+        coordinates = np.asarray(modality.obsm[name_of_basis])[:, :2]
+        for i, name in enumerate(names):
+            ax = axes[b * rows_per_basis + i // ncols, i % ncols]
+            points = ax.scatter(*coordinates.T, c=scores[name].to_numpy(), s=6, cmap=cmap, linewidths=0)
+            if name_of_basis == spatial_key:
+                ax.set_aspect("equal")
+                ax.invert_yaxis()  # image coordinates, as squidpy draws them
+            ax.set_title(f"{name} ({'tissue' if name_of_basis == spatial_key else name_of_basis})", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(points, ax=ax, shrink=0.7)
+    for b in range(len(bases)):  # hide the unused panels of each basis' block of rows
+        for ax in axes[b * rows_per_basis : (b + 1) * rows_per_basis].ravel()[len(names) :]:
+            ax.set_visible(False)
+    fig.tight_layout()
+    result = _show_or_save(axes[0, 0], show, save)
+    return None if result is None else axes

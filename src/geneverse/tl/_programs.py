@@ -1,0 +1,248 @@
+"""``gv.tl.programs`` and ``gv.tl.score_programs``: gene programs and their per-cell scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._core._chunks import CellChunks
+from .._core._programs import central_order, cosine_knn_graph, kmeans, leiden, relabel_by_size
+from .._core._search import valid_rows
+from .._utils import UNS_KEY, copy_container, get_expression, progress_bar, resolve_modality, write_uns
+from ._queries import _vectors
+
+PROGRAM_METHODS = ("leiden", "kmeans")
+
+
+def programs(
+    adata: Any,
+    key: str = "X_gv",
+    *,
+    method: str = "leiden",
+    resolution: float = 1.0,
+    n_neighbors: int = 15,
+    n_clusters: int | None = None,
+    seed: int = 0,
+    key_added: str = "gv_program",
+    mod: str | None = None,
+    copy: bool = False,
+) -> Any:
+    """Cluster genes into programs by their vectors.
+
+    ``method="leiden"`` builds a kNN graph of the genes by cosine similarity (weights = cosine,
+    clipped at 0, symmetrised) and runs Leiden (leidenalg's RB configuration model, as
+    ``sc.tl.leiden``); ``method="kmeans"`` runs k-means on unit-length vectors (exp2vec's choice).
+    Programs are named ``P0``, ``P1``, ... from the largest down; within a program, genes are
+    ordered by cosine to the program's mean direction (most central first).
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    key
+        ``varm`` key of the vectors (trained or imported); genes without a vector get no program.
+    method
+        ``"leiden"`` or ``"kmeans"``.
+    resolution
+        Leiden resolution: higher gives more, smaller programs.
+    n_neighbors
+        Neighbours per gene in the Leiden graph.
+    n_clusters
+        Number of programs for k-means (required there).
+    seed
+        Random seed of Leiden / k-means.
+    key_added
+        ``var`` column and ``uns['gv']`` key.
+    mod
+        Modality of a MuData.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or the modified copy. Writes ``var[key_added]`` (categorical, NaN for genes without a
+    vector) and ``uns['gv'][key_added]`` with ``programs`` (name -> genes, central first),
+    ``centrality`` (name -> cosine to the program's mean direction), ``method``, ``params``,
+    ``embedding_key``.
+    """
+    modality = resolve_modality(adata, mod)
+    if method not in PROGRAM_METHODS:
+        raise ValueError(f"Unknown method {method!r}; use one of {PROGRAM_METHODS}.")
+    vectors = _vectors(modality, key)
+    usable = np.flatnonzero(valid_rows(vectors))
+    if len(usable) < 2:
+        raise ValueError(f"varm[{key!r}] has fewer than 2 genes with usable vectors; nothing to cluster.")
+    if method == "leiden":
+        if not isinstance(n_neighbors, int | np.integer) or n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
+        if not np.isfinite(resolution) or resolution <= 0:
+            raise ValueError(f"resolution must be positive, got {resolution!r}.")
+        labels = leiden(cosine_knn_graph(vectors[usable], int(n_neighbors)), float(resolution), int(seed))
+        params = {"resolution": float(resolution), "n_neighbors": int(n_neighbors), "seed": int(seed)}
+    else:
+        if not isinstance(n_clusters, int | np.integer) or not 1 <= n_clusters <= len(usable):
+            raise ValueError(f"method='kmeans' needs n_clusters between 1 and {len(usable)}, got {n_clusters!r}.")
+        labels = kmeans(vectors[usable], int(n_clusters), int(seed))
+        params = {"n_clusters": int(n_clusters), "seed": int(seed)}
+    labels = relabel_by_size(labels)
+    names = [f"P{i}" for i in range(labels.max() + 1)]
+    gene_lists, centrality = {}, {}
+    for i, name in enumerate(names):
+        members, closeness = central_order(vectors, usable[labels == i])
+        gene_lists[name] = np.asarray(modality.var_names[members], dtype=object)
+        centrality[name] = closeness.astype(np.float64)
+    column = np.full(modality.n_vars, None, dtype=object)
+    column[usable] = [names[i] for i in labels]
+
+    result = copy_container(adata) if copy else adata
+    out = resolve_modality(result, mod)
+    out.var[key_added] = pd.Categorical(column, categories=names)
+    write_uns(
+        out,
+        key_added,
+        {
+            "kind": "programs",
+            "method": method,
+            "params": params,
+            "embedding_key": key,
+            "programs": gene_lists,
+            "centrality": centrality,
+        },
+    )
+    return result if copy else None
+
+
+def _program_genes(adata, programs: str | Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    if isinstance(programs, str):
+        record = adata.uns.get(UNS_KEY, {}).get(programs)
+        if record is None or "programs" not in record:
+            raise KeyError(
+                f"No programs in uns['gv'][{programs!r}]; run `gv.tl.programs(adata, key_added={programs!r})` "
+                "or pass a dict of program name -> genes."
+            )
+        programs = record["programs"]
+    if not isinstance(programs, Mapping) or not programs:
+        raise ValueError("programs must be a uns key written by gv.tl.programs or a non-empty dict name -> genes.")
+    out = {}
+    for name, genes in programs.items():
+        genes = [str(g) for g in np.asarray(genes).ravel()]
+        missing = [g for g in genes if g not in adata.var_names]
+        if missing:
+            raise KeyError(f"Program {name!r} names genes not in var_names: {missing[:10]}.")
+        if not genes:
+            raise ValueError(f"Program {name!r} has no genes.")
+        out[str(name)] = genes
+    return out
+
+
+def _gene_means(chunks: CellChunks) -> np.ndarray:
+    total = np.zeros(chunks.n_genes)
+    for chunk in chunks:
+        total += np.asarray(chunk.sum(axis=0)).ravel()
+    return total / chunks.n_cells
+
+
+def score_programs(
+    adata: Any,
+    programs: str | Mapping[str, Sequence[str]] = "gv_program",
+    *,
+    layer: str | None = None,
+    ctrl_size: int = 50,
+    n_bins: int = 25,
+    seed: int = 0,
+    key_added: str = "gv_programs",
+    chunk_size: int = 20_000,
+    progress: bool = True,
+    mod: str | None = None,
+    copy: bool = False,
+) -> Any:
+    """Score every cell for every program: mean expression of its genes minus a matched background.
+
+    As ``sc.tl.score_genes``: genes are binned into ``n_bins`` by mean expression; for each bin that
+    holds program genes, ``ctrl_size`` control genes are drawn from that bin (outside the
+    program); the score is the mean of the program's genes minus the mean of its controls, so
+    programs of highly expressed genes do not win by level alone. All programs are scored in one
+    sparse product per chunk of cells. ``ctrl_size=0`` gives the plain mean.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData with ``mod``); use log-normalised expression (``X`` or ``layer``).
+    programs
+        A ``uns['gv']`` key written by :func:`programs` (default ``"gv_program"``) or a dict of
+        program name -> genes.
+    layer
+        Layer to read instead of ``X``.
+    ctrl_size
+        Control genes drawn per expression bin of the program's genes.
+    n_bins
+        Number of expression bins.
+    seed
+        Seed of the control draws.
+    key_added
+        ``obsm`` and ``uns['gv']`` key.
+    chunk_size
+        Cells per chunk.
+    progress
+        Show a progress bar over chunks.
+    mod
+        Modality of a MuData.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or the modified copy. Writes ``obsm[key_added]`` (DataFrame, cells x programs) and
+    ``uns['gv'][key_added]`` with the parameters and each program's control genes.
+    """
+    modality = resolve_modality(adata, mod)
+    genes_of = _program_genes(modality, programs)
+    if not isinstance(ctrl_size, int | np.integer) or ctrl_size < 0:
+        raise ValueError(f"ctrl_size must be a non-negative integer, got {ctrl_size!r}.")
+    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    matrix, source = get_expression(modality, layer)
+    chunks = CellChunks(matrix, chunk_size=chunk_size, source_name=source)
+    means = _gene_means(chunks)
+    ranks = pd.Series(means).rank(method="first").to_numpy() - 1
+    bins = np.floor(ranks * n_bins / len(means)).astype(int)
+    rng = np.random.default_rng(seed)
+    position = {g: i for i, g in enumerate(modality.var_names)}
+    weights = np.zeros((modality.n_vars, len(genes_of)))
+    controls = {}
+    for column, (name, genes) in enumerate(genes_of.items()):
+        members = np.array([position[g] for g in genes])
+        weights[members, column] += 1.0 / len(members)
+        chosen = []
+        if ctrl_size:
+            outside = np.ones(modality.n_vars, dtype=bool)
+            outside[members] = False
+            for b in np.unique(bins[members]):
+                pool = np.flatnonzero(outside & (bins == b))
+                chosen.extend(rng.choice(pool, size=min(ctrl_size, len(pool)), replace=False).tolist())
+        if chosen:
+            chosen = np.unique(chosen)
+            weights[chosen, column] -= 1.0 / len(chosen)
+        controls[name] = np.asarray(modality.var_names[np.asarray(chosen, dtype=int)], dtype=object)
+    bar = progress_bar(progress, "score programs")
+    # one sparse x dense product per chunk scores every program at once
+    parts = [np.asarray(chunk @ weights) for chunk in (bar(chunks, total=chunks.n_chunks) if bar else chunks)]
+    scores = pd.DataFrame(np.vstack(parts), index=modality.obs_names.copy(), columns=list(genes_of))
+
+    result = copy_container(adata) if copy else adata
+    out = resolve_modality(result, mod)
+    out.obsm[key_added] = scores
+    write_uns(
+        out,
+        key_added,
+        {
+            "kind": "program_scores",
+            "programs": programs if isinstance(programs, str) else "user",
+            "params": {"layer": layer, "ctrl_size": int(ctrl_size), "n_bins": int(n_bins), "seed": int(seed)},
+            "controls": controls,
+        },
+    )
+    return result if copy else None
