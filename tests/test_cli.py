@@ -66,6 +66,11 @@ def test_demo_writes_tables_and_plot(tmp_path):
     t_cell = {"CD3D", "CD3E", "CD3G", "LCK", "CD2", "IL32", "GIMAP7", "LAT", "CD7"}
     assert len(t_cell & set(result["analogy"].gene)) >= 3
     assert set(result["pairs_like"].gene_y) <= t_cell
+    # programs: a T-cell program holds CD3D/CD3E, and monocytes score highest on a myeloid program
+    programs = result["programs"].set_index("program")["central_genes"]
+    assert any({"CD3D", "CD3E"} & set(genes.split(", ")) for genes in programs)
+    best = result["program_by_population"].set_index("bulk_label")["top_program"]
+    assert best["CD14+ Monocyte"] != best["CD19+ B"]
 
 
 @pytest.mark.skipif(shutil.which("geneverse") is None, reason="console script not on PATH")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -30,11 +31,13 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     """The main job on pbmc68k: co-expression, a gene embedding and queries on it.
 
     Signed MI on counts (two estimators) and Pearson on log-normalised data; a GeneVector
-    embedding of the MI; nearest genes of PBMC markers, an analogy and an exact pair search.
+    embedding of the MI; nearest genes of PBMC markers, an analogy and an exact pair search; gene
+    programs, their scores per cell and a cell embedding from the gene vectors.
     Writes into ``out_dir``: ``top_pairs_mi.tsv``, ``marker_partners.tsv``, ``coexpression_mi.tsv``
     (genes x genes), ``coexpression_mi.png`` and ``coexpression_mi_all_cells.png`` (heatmaps),
     ``embedding_neighbours.tsv``, ``embedding_report.md``, ``embedding_loss.png``,
-    ``gene_vectors.txt`` (word2vec format) and ``pbmc68k_geneverse.h5ad``.
+    ``gene_vectors.txt`` (word2vec format), ``programs.tsv``, ``program_by_population.tsv``,
+    ``gene_map.png``, ``program_scores.png`` and ``pbmc68k_geneverse.h5ad``.
 
     Parameters
     ----------
@@ -53,6 +56,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import scanpy as sc
 
     import geneverse as gv
 
@@ -111,6 +115,33 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         print(f"\nGene pairs (x, y) whose difference points like {PAIR_QUERY[0]} - {PAIR_QUERY[1]} (exact search):")
         print(pairs_like.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
+    # Programs of genes, their scores per cell, and cells embedded by their genes' vectors.
+    gv.tl.programs(adata)
+    gv.tl.score_programs(adata, progress=progress)
+    gv.tl.cell_embed(adata, layer="counts", progress=progress)  # TF-IDF weights of the counts
+    sc.pp.neighbors(adata, use_rep="X_gv", n_neighbors=15, random_state=0)
+    with warnings.catch_warnings():  # umap-learn notes that a seed means one thread
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        sc.tl.umap(adata, random_state=0)
+    programs = adata.uns["gv"]["gv_program"]["programs"]
+    program_table = pd.DataFrame(
+        {
+            "program": list(programs),
+            "n_genes": [len(genes) for genes in programs.values()],
+            "central_genes": [", ".join(list(genes)[:6]) for genes in programs.values()],
+        }
+    )
+    mean_scores = adata.obsm["gv_programs"].groupby(adata.obs["bulk_labels"].to_numpy()).mean()
+    best = pd.DataFrame(
+        {"bulk_label": mean_scores.index, "top_program": mean_scores.idxmax(axis=1).to_numpy(),
+         "mean_score": mean_scores.max(axis=1).to_numpy()}
+    )  # fmt: skip
+    with pd.option_context("display.width", 120, "display.max_colwidth", 80):
+        print(f"\nGene programs (Leiden on the gene vectors): {len(programs)}")
+        print(program_table.to_string(index=False))
+        print("\nHighest-scoring program per FACS population (bulk_labels):")
+        print(best.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
     paths = {
         "top_pairs": out / "top_pairs_mi.tsv",
         "marker_partners": out / "marker_partners.tsv",
@@ -118,6 +149,10 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         "heatmap": out / "coexpression_mi.png",
         "heatmap_all_cells": out / "coexpression_mi_all_cells.png",
         "neighbours": out / "embedding_neighbours.tsv",
+        "programs": out / "programs.tsv",
+        "program_by_population": out / "program_by_population.tsv",
+        "gene_map": out / "gene_map.png",
+        "program_scores": out / "program_scores.png",
         "report": out / "embedding_report.md",
         "loss": out / "embedding_loss.png",
         "vectors": out / "gene_vectors.txt",
@@ -131,6 +166,12 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         + gv.io.to_markdown(pairs_like)
     )
     gv.io.write_embeddings(adata, paths["vectors"])
+    program_table.to_csv(paths["programs"], sep="\t", index=False)
+    best.to_csv(paths["program_by_population"], sep="\t", index=False)
+    ax = gv.pl.gene_map(adata, show=False, save=paths["gene_map"])
+    plt.close(ax.figure)
+    axes = gv.pl.programs(adata, show=False, save=paths["program_scores"])
+    plt.close(axes[0, 0].figure)
     ax = gv.pl.loss(adata, show=False, save=paths["loss"])
     plt.close(ax.figure)
     pairs.to_csv(paths["top_pairs"], sep="\t", index=False)
@@ -148,4 +189,6 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         "neighbours": neighbours,
         "analogy": analogy,
         "pairs_like": pairs_like,
+        "programs": program_table,
+        "program_by_population": best,
     }

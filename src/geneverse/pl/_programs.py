@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np
         import umap
 
         reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(vectors) - 1), metric="cosine", random_state=seed)
-        return reducer.fit_transform(vectors)
+        with warnings.catch_warnings():  # umap-learn notes that a seed means one thread
+            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+            return reducer.fit_transform(vectors)
     if method == "tsne":
         from sklearn.manifold import TSNE
 
