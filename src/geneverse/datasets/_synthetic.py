@@ -26,6 +26,22 @@ def _program_activity(
     return activity, cell_type, None
 
 
+def _neighbor_effect_means(rng: np.random.Generator, coordinates: np.ndarray) -> np.ndarray:
+    """Means of a source gene (independent per cell) and a target driven by the source around each cell.
+
+    Neither depends on the cell's size factor, so the two share no within-cell variation at all.
+    """
+    from scipy.spatial import cKDTree
+
+    source_level = rng.lognormal(0.0, 0.8, size=len(coordinates))
+    _, neighbours = cKDTree(coordinates).query(coordinates, k=7)
+    around = np.log(source_level[neighbours[:, 1:]]).mean(axis=1)
+    around = (around - around.mean()) / around.std()
+    source = 4.0 * source_level
+    target = 2.0 * np.exp(0.8 * around)
+    return np.column_stack([source, target])
+
+
 def synthetic(
     n_cells: int = 2000,
     n_genes: int = 500,
@@ -37,6 +53,7 @@ def synthetic(
     fold_change: float = 4.0,
     dispersion: float = 2.0,
     spatial: bool = False,
+    neighbor_effect: bool = False,
     n_clones: int = 0,
 ) -> AnnData:
     """Negative-binomial counts with planted gene programs and the truth stored alongside.
@@ -67,6 +84,12 @@ def synthetic(
         Negative-binomial shape (smaller: more overdispersed).
     spatial
         Add ``obsm['spatial']`` coordinates with programs varying smoothly over the tissue.
+    neighbor_effect
+        With ``spatial``: plant a cell-to-cell effect between two background genes, a source and a
+        target. The source's level is independent noise in each cell; the target rises with the
+        source's mean level in the cell's 6 nearest neighbours. Within a cell the two are
+        uncorrelated, so only a graph-aware target can find the pair. They are marked in
+        ``var['neighbor_effect']`` (``"source"``, ``"target"``) and ``uns['synthetic']``.
     n_clones
         If > 0, add ``obs['clone_id']``: clones nested in cell types (as T-cell clonotypes are).
 
@@ -100,6 +123,15 @@ def synthetic(
     in_program = program_of_gene >= 0
     gene_activity[:, in_program] = activity[:, program_of_gene[in_program]]
     mean = size_factor[:, None] * base[None, :] * fold_change**gene_activity
+    effect_genes = None
+    if neighbor_effect:
+        if not spatial:
+            raise ValueError("neighbor_effect needs spatial=True (the effect acts between spatial neighbours).")
+        background = np.flatnonzero(program_of_gene < 0)
+        if len(background) < 2:
+            raise ValueError("neighbor_effect needs at least 2 background genes; lower genes_per_program.")
+        effect_genes = background[:2]
+        mean[:, effect_genes] = _neighbor_effect_means(rng, coordinates)
     counts = rng.poisson(rng.gamma(dispersion, mean / dispersion)).astype(np.float32)
     matrix = sp.csr_matrix(counts)
 
@@ -125,6 +157,9 @@ def synthetic(
             members = np.flatnonzero(cell_type == t)
             clone_of_cell[members] = t * per_type + rng.integers(0, per_type, size=len(members))
         obs["clone_id"] = pd.Categorical([f"clone{c}" for c in clone_of_cell])
+    if effect_genes is not None:
+        var["neighbor_effect"] = ""
+        var.iloc[effect_genes, var.columns.get_loc("neighbor_effect")] = ["source", "target"]
     adata = AnnData(X=matrix, obs=obs, var=var, layers={"counts": matrix.copy()})
     adata.obsm["program_activity"] = activity
     if coordinates is not None:
@@ -137,6 +172,7 @@ def synthetic(
         "fold_change": float(fold_change),
         "dispersion": float(dispersion),
         "spatial": bool(spatial),
+        "neighbor_effect": [] if effect_genes is None else [str(var.index[g]) for g in effect_genes],
         "n_clones": int(n_clones),
     }
     return adata

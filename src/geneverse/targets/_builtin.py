@@ -17,6 +17,7 @@ from .._core._gram import (
     ppmi_from_cooccurrence,
     rank_transform,
 )
+from .._core._graph import check_graph, graph_cross_correlation, neighbour_operator
 from .._core._mi import mutual_information
 from .._utils import resolve_device
 from ._registry import Target, register_builtin
@@ -79,6 +80,42 @@ def _ppmi(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
     return ppmi_from_cooccurrence(cooccurrence_from_gram(accumulate_gram(chunks, progress=progress)))
 
 
+def _graph_xcorr(
+    chunks: CellChunks,
+    progress: Callable | None = None,
+    *,
+    graph,
+    aggr: str = "mean",
+    include_self: bool = False,
+    symmetrize: bool = True,
+) -> np.ndarray:
+    operator, isolated = neighbour_operator(graph, aggr, bool(include_self))
+    if isolated.all():
+        raise ValueError("Every cell is isolated in the graph (no edges); build a graph with neighbours.")
+    if isolated.any():
+        import warnings
+
+        warnings.warn(
+            f"{int(isolated.sum())} of {len(isolated)} cells have no neighbour in the graph and are left out.",
+            stacklevel=4,
+        )
+    return graph_cross_correlation(chunks, operator, isolated, bool(symmetrize), progress)
+
+
+def _resolve_graph(adata, params: dict) -> dict:
+    """Replace an ``obsp`` key by its matrix and validate the graph against the cells."""
+    graph = params["graph"]
+    if isinstance(graph, str):
+        if graph not in adata.obsp:
+            raise KeyError(
+                f"No cell graph obsp[{graph!r}]; build one with `squidpy.gr.spatial_neighbors(adata)` "
+                "(or `gv.graphs.spatial_graph`), `gv.graphs.build_clonotype_graph(adata)`, or pass graph=<matrix>. "
+                f"obsp keys: {list(adata.obsp.keys())}."
+            )
+        graph = adata.obsp[graph]
+    return {**params, "graph": check_graph(graph, adata.n_obs)}
+
+
 _MI_DEFAULTS = {
     "n_bins": 10,
     "signed": True,
@@ -111,5 +148,14 @@ for _target in (
         description="exp2vec's term co-occurrence X.T @ X, diagonal (diag - colsums) / 2",
     ),
     Target("ppmi", _ppmi, builtin=True, nonnegative=True, description="positive PMI of the co-occurrence matrix"),
+    Target(
+        "graph_xcorr",
+        _graph_xcorr,
+        builtin=True,
+        defaults={"graph": "spatial_connectivities", "aggr": "mean", "include_self": False, "symmetrize": True},
+        value_params=("graph", "aggr", "include_self", "symmetrize"),
+        description="correlation of each gene in a cell with every gene over its graph neighbours",
+        resolve=_resolve_graph,
+    ),
 ):
     register_builtin(_target)

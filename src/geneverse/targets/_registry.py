@@ -33,6 +33,9 @@ class Target:
         The parameters that change the values (the cache key); the others only change speed.
     description
         One line for listings.
+    resolve
+        Built-ins that need more of the AnnData than its matrix: ``resolve(adata, params)``
+        returns the parameters to compute with (e.g. an ``obsp`` key replaced by the graph).
     """
 
     name: str
@@ -42,6 +45,7 @@ class Target:
     defaults: dict = field(default_factory=dict)
     value_params: tuple[str, ...] = ()
     description: str = ""
+    resolve: Callable | None = None
 
     def source_hash(self) -> str | None:
         """Hash of a custom function's source code (part of its cache key), ``None`` if unavailable."""

@@ -44,10 +44,26 @@ def _resolve_params(target: Target, target_kwargs: dict | None, signed_mi: bool,
     return params
 
 
+def _describe(value: Any) -> Any:
+    """A JSON-able stand-in for a parameter: matrices (e.g. a cell graph) by a hash of their content."""
+    if sp.issparse(value) or isinstance(value, np.ndarray):
+        matrix = sp.csr_matrix(value)
+        chunk = sp.csr_matrix((matrix.data.astype(np.float64), matrix.indices, matrix.indptr), shape=matrix.shape)
+        return {"matrix": list(matrix.shape), "hash": cache.matrix_key([chunk], {})}
+    return value
+
+
+def _uns_param(value: Any) -> Any:
+    """How a parameter is recorded in ``uns``: matrices by their shape."""
+    if sp.issparse(value) or isinstance(value, np.ndarray):
+        return f"matrix {value.shape[0]} x {value.shape[1]}"
+    return value
+
+
 def _cache_description(target: Target, params: dict, gene_names: list[str]) -> dict | None:
     """What besides the matrix decides the values; ``None`` when the result cannot be cached safely."""
     if target.builtin:
-        value_params = {k: params[k] for k in target.value_params}
+        value_params = {k: _describe(params[k]) for k in target.value_params}
         code = "builtin"
     else:
         code = target.source_hash()
@@ -122,6 +138,14 @@ def coexpression(
         ``"cooccurrence"``, ``"ppmi"``
             exp2vec's term co-occurrence ``X.T @ X`` with the diagonal ``(diag - colsums) / 2``,
             and its positive pointwise mutual information (inputs for GloVe).
+        ``"graph_xcorr"``
+            Pearson correlation over cells between gene i in a cell and gene j aggregated over the
+            cell's neighbours in a cells x cells graph (``target_kwargs``: ``graph`` = an ``obsp``
+            key, default ``"spatial_connectivities"``, or a matrix; ``aggr`` = ``"mean"`` (rows
+            normalised) or ``"sum"``; ``include_self`` (False) adds the cell to its own
+            neighbourhood; ``symmetrize`` (True) stores ``(S + S.T) / 2``, False keeps ``S[i, j]`` =
+            "i in the cell, j around it"). Self-loops are ignored, cells without neighbours are
+            left out (with a warning); the graph must be cells x cells with finite, non-negative weights.
     layer
         Layer to read instead of ``X``.
     genes
@@ -203,13 +227,14 @@ def coexpression(
         source_name=source_name,
     )
 
-    description = _cache_description(spec, params, gene_names) if use_cache else None
+    compute_params = spec.resolve(modality, params) if spec.resolve else params
+    description = _cache_description(spec, compute_params, gene_names) if use_cache else None
     cache_key = cache.matrix_key(chunks, description) if description is not None else None
     values = cache.load(cache_key, (len(gene_names),) * 2) if cache_key else None
     from_cache = values is not None
     if values is None:
         logger.info("computing %r co-expression for %d genes over %d cells", spec.name, len(gene_names), chunks.n_cells)
-        values = _compute(spec, chunks, gene_names, params, progress)
+        values = _compute(spec, chunks, gene_names, compute_params, progress)
         if cache_key:
             cache.store(cache_key, values, {"target": spec.name, "n_genes": len(gene_names)})
     _warn_constant(spec.name, values, gene_names)
@@ -223,7 +248,7 @@ def coexpression(
         {
             "kind": "coexpression",
             "target": spec.name,
-            "params": params,
+            "params": {k: _uns_param(v) for k, v in params.items()},
             "layer": layer,
             "genes": np.asarray(gene_names, dtype=object),
             "n_cells": int(chunks.n_cells),
