@@ -162,3 +162,31 @@ def test_scirpy_clonotype_clusters_to_graph_xcorr(wu2020):
     frame = gv.io.coexpression_frame(mdata, "gv_graph_xcorr", mod="gex")
     assert frame.shape == (len(genes), len(genes)) and np.isfinite(frame.to_numpy()).all()
     np.testing.assert_allclose(frame.to_numpy(), frame.to_numpy().T)  # symmetrised by default
+
+
+def test_scirpy_anndata_layout_end_to_end():
+    ir = pytest.importorskip("scirpy")
+    import anndata as ad
+
+    path = importlib.resources.files("scirpy") / "tests" / "data" / "wu2020_200_v0_11.h5ad"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adata = ad.read_h5ad(path)
+        ir.io.upgrade_schema(adata)  # the file predates obsm['airr']
+        ir.pp.index_chains(adata)
+        ir.tl.chain_qc(adata)
+        ir.pp.ir_dist(adata, metric="levenshtein", sequence="aa", cutoff=3)
+        ir.tl.define_clonotype_clusters(
+            adata, sequence="aa", metric="levenshtein", receptor_arms="any", dual_ir="any", key_added="cc"
+        )
+    assert "airr" in adata.obsm
+    gv.graphs.build_clonotype_graph(adata, "cc")
+    graph = adata.obsp["clonotype_connectivities"]
+    assert graph.shape == (adata.n_obs, adata.n_obs) and graph.nnz > 0
+    genes = adata.var_names[np.asarray((adata.X > 0).sum(axis=0)).ravel() >= 30][:30]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gv.tl.coexpression(
+            adata, "graph_xcorr", genes=list(genes), target_kwargs={"graph": "clonotype_connectivities"}, progress=False
+        )
+    assert np.isfinite(gv.io.coexpression_frame(adata, "gv_graph_xcorr").to_numpy()).all()

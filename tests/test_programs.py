@@ -190,3 +190,15 @@ def test_plots_produce_images(tmp_path):
     plt.close("all")
     with pytest.raises(KeyError, match="score_programs"):
         gv.pl.programs(data, key="none")
+
+
+def test_mudata_for_programs_scores_and_cells():
+    mudata = pytest.importorskip("mudata")
+    rna = two_programs()
+    mdata = mudata.MuData({"rna": rna})
+    gv.tl.programs(mdata, method="kmeans", n_clusters=2, mod="rna")
+    gv.tl.score_programs(mdata, mod="rna", ctrl_size=2, n_bins=2, progress=False)
+    gv.tl.cell_embed(mdata, mod="rna", progress=False)
+    assert "gv_program" in mdata["rna"].var and "gv_programs" in mdata["rna"].obsm and "X_gv" in mdata["rna"].obsm
+    with pytest.raises(ValueError, match="mod="):
+        gv.tl.cell_embed(mdata, progress=False)
