@@ -177,6 +177,61 @@ def _add_query_options(parser: argparse.ArgumentParser, metavar: str) -> None:
     parser.add_argument("--interactive", action="store_true", help="read one query per line from stdin until EOF")
 
 
+def _bar_plot(table, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(table) + 1.2))
+    ax.barh(table.iloc[::-1, 0].astype(str), table["similarity"].iloc[::-1], color="tab:blue")
+    ax.set_xlabel("cosine similarity")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def _bedspace(args: argparse.Namespace) -> int:
+    import anndata as ad
+
+    import geneverse as gv
+
+    if args.action == "preprocess":
+        tokens = gv.regions.tokenize(args.input, args.universe, metadata=args.metadata)
+        tokens.write_h5ad(args.output)
+        report = tokens.uns["gv"]["tokenize"]
+        print(
+            f"{tokens.n_obs} sets x {tokens.n_vars} universe regions -> {args.output} "
+            f"({len(report['empty_sets'])} empty sets, chromosomes missing from the universe: "
+            f"{list(report['unknown_chromosomes'])})"
+        )
+    elif args.action == "train":
+        if not args.labels:
+            raise ValueError("bedspace train needs --labels (obs columns with the sets' labels).")
+        model = _read(args.input)
+        gv.regions.train(
+            model, args.labels, dim=args.dim, epochs=args.epochs, lr=args.lr, progress=not args.no_progress
+        )
+        model.write_h5ad(args.output)
+        loss = model.uns["gv"]["X_bedspace"]["loss"]
+        print(f"trained {model.n_vars} region and {len(model.uns['gv']['X_bedspace']['labels'])} label vectors; "
+              f"loss {loss[0]:.4g} -> {loss[-1]:.4g}; wrote {args.output}")  # fmt: skip
+    elif args.action == "distances":
+        table = gv.regions.distances(_read(args.input), args.type)
+        table.to_csv(args.output, sep="\t", float_format="%.6g")
+        print(f"wrote the {args.type} cosine similarities ({table.shape[0]} x {table.shape[1]}) to {args.output}")
+    else:
+        model = ad.read_h5ad(args.input)
+        table = gv.regions.search(model, args.query, args.type, args.n)
+        print(table.to_string(index=False))
+        if args.output:
+            table.to_csv(args.output, sep="\t", index=False)
+        if args.plot:
+            _bar_plot(table, args.plot, f"{args.type}: {args.query}")
+    return 0
+
+
 def _targets(args: argparse.Namespace) -> int:
     import geneverse as gv
 
@@ -248,6 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
     pairs = sub.add_parser("pairs", help="gene pairs (x, y) whose difference points like A - B (exact search)")
     _add_query_options(pairs, "A B")
     pairs.set_defaults(func=_pairs)
+
+    bedspace = sub.add_parser(
+        "bedspace", help="BEDspace: preprocess | train | distances | search (no StarSpace binary)"
+    )
+    bedspace.add_argument("action", choices=["preprocess", "train", "distances", "search"], help="step")
+    bedspace.add_argument(
+        "--input", required=True, help="preprocess: folder of BED files; else: an .h5ad from the previous step"
+    )
+    bedspace.add_argument("--universe", help="preprocess: universe BED file")
+    bedspace.add_argument("--metadata", help="preprocess: CSV/TSV with a file column and label columns")
+    bedspace.add_argument("--labels", action="append", help="train: label column (repeat for several)")
+    bedspace.add_argument("--output", help="output file (.h5ad for preprocess/train, .tsv for distances/search)")
+    bedspace.add_argument("--dim", type=int, default=100, help="train: dimensions (default 100)")
+    bedspace.add_argument("--epochs", type=int, default=50, help="train: epochs (default 50)")
+    bedspace.add_argument("--lr", type=float, default=0.05, help="train: Adagrad learning rate (default 0.05)")
+    bedspace.add_argument("-t", "--type", default="r2l", choices=["r2l", "l2r", "r2r"], help="search/distances kind")
+    bedspace.add_argument("-q", "--query", help="search: a BED file, a set name, or a label")
+    bedspace.add_argument("-n", type=int, default=10, help="search: number of results (default 10)")
+    bedspace.add_argument("--plot", help="search: also write a bar plot PNG")
+    bedspace.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    bedspace.set_defaults(func=_bedspace)
 
     targets = sub.add_parser("targets", help="list the registered co-expression targets")
     targets.set_defaults(func=_targets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._pbmc68k import pbmc68k
+from ._regions import region_sets
 from ._synthetic import synthetic
 
-__all__ = ["pbmc68k", "synthetic"]
+__all__ = ["pbmc68k", "region_sets", "synthetic"]
