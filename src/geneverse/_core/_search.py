@@ -14,16 +14,21 @@ METRICS = ("cosine", "dot", "euclidean")
 
 
 def valid_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows with finite values and nonzero norm."""
+    """Rows with finite values and a nonzero entry."""
     finite = np.isfinite(vectors).all(axis=1)
-    norms = np.linalg.norm(np.where(finite[:, None], vectors, 0.0), axis=1)
-    return finite & (norms > 0)
+    return finite & (np.abs(np.where(finite[:, None], vectors, 0.0)).max(axis=1, initial=0.0) > 0)
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (invalid rows become 0)."""
+    """Rows scaled to unit length (invalid rows become 0).
+
+    Each row is divided by its largest entry before the norm is taken, so tiny or huge vectors
+    (1e-200, 1e200) neither underflow nor overflow.
+    """
     valid = valid_rows(vectors)
     clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
+    scale = np.abs(clean).max(axis=1, initial=0.0)
+    clean = clean / np.where(scale > 0, scale, 1.0)[:, None]
     norms = np.linalg.norm(clean, axis=1)
     return clean / np.where(norms > 0, norms, 1.0)[:, None]
 
