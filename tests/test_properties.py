@@ -265,3 +265,95 @@ def test_unknown_keys_everywhere(adata):
         gv.io.coexpression_frame(adata, "nothing")
     with pytest.raises(KeyError):
         gv.io.write_embeddings(adata, "x.txt")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(-2, 30),
+    absolute=st.booleans(),
+    names=st.lists(st.text(alphabet="ab |_:x1", min_size=1, max_size=6), min_size=2, max_size=5, unique=True),
+    digits=st.integers(0, 5),
+)
+def test_io_tables_any_request(tmp_path_factory, n, absolute, names, digits):
+    rng = np.random.default_rng(len(names))
+    adata = AnnData(X=sp.csr_matrix(rng.poisson(2.0, size=(20, len(names))).astype(np.float32)))
+    adata.var_names = names
+    adata.var["description"] = [f"about {g}" for g in names]
+    adata.varm["X_gv"] = rng.normal(size=(len(names), 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gv.tl.coexpression(adata, "pearson", progress=False, use_cache=False)
+    before = fingerprint(adata)
+    try:
+        pairs = gv.io.top_pairs(adata, "gv_pearson", n=n, absolute=absolute)
+    except CLEAR_ERRORS:
+        assert n < 1
+    else:
+        assert len(pairs) == min(n, len(names) * (len(names) - 1) // 2) and np.isfinite(pairs.score).all()
+    text = gv.io.to_markdown(gv.tl.similar(adata, names[0], n=3), adata, digits=digits)
+    assert text.count("\n") == 2 + min(3, len(names) - 1)  # header, rule, one line per row
+    folder = tmp_path_factory.mktemp("io")
+    gv.io.write_coexpression(adata, folder / "m.tsv", "gv_pearson")
+    for suffix in (".tsv", ".csv", ".pkl", ".npy", ".txt"):
+        path = folder / f"v{suffix}"
+        try:
+            gv.io.write_embeddings(adata, path)
+        except ValueError as error:  # names with spaces cannot go into word2vec text
+            assert suffix == ".txt" and "whitespace" in str(error)
+            continue
+        copy = adata.copy()
+        gv.io.read_embeddings(copy, path, key_added="back")
+        np.testing.assert_allclose(copy.varm["back"], adata.varm["X_gv"], rtol=1e-6, err_msg=f"{suffix} {names}")
+    assert not changed(before, fingerprint(adata)), "writing files must not change the AnnData"
+
+
+@st.composite
+def peak_names(draw) -> str:
+    chrom = draw(st.sampled_from(["chr1", "chrX", "chr1_KI270706v1_random", "1", ""]))
+    separator = draw(st.sampled_from([":", "_", "-", " "]))
+    start, end = draw(st.integers(-3, 50)), draw(st.integers(-3, 50))
+    return f"{chrom}{separator}{start}{draw(st.sampled_from(['-', '_', ':']))}{end}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=st.lists(peak_names(), min_size=1, max_size=4))
+def test_parse_peaks_any_names(names):
+    try:
+        table = gv.regions.parse_peaks(names)
+    except ValueError as error:
+        assert "Peak name" in str(error) or "start < end" in str(error)
+        return
+    assert len(table) == len(names) and (table["end"] > table["start"]).all()
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    universe, sets, metadata = gv.datasets.region_sets(n_labels=3, sets_per_label=4, universe_size=900, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = gv.regions.tokenize(sets, universe, metadata=metadata)
+    gv.regions.train(model, "cell_type", dim=8, epochs=3, progress=False)
+    return model, universe
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kind=st.sampled_from(["r2l", "l2r", "r2r", "x"]),
+    query=st.sampled_from(["type0", "cell_type:type1", "type9", "type0_set000", "nothing", "frame"]),
+    n=st.integers(-1, 20),
+)
+def test_region_search_any_query(tiny_model, kind, query, n):
+    model, universe = tiny_model
+    before = fingerprint(model)
+    if query == "frame":
+        query = universe.iloc[:5]
+    try:
+        table = gv.regions.search(model, query, kind, n)
+    except CLEAR_ERRORS:
+        assert not changed(before, fingerprint(model))
+        return
+    assert 0 < len(table) <= n and np.isfinite(table.similarity).all()
+    assert list(table.similarity) == sorted(table.similarity, reverse=True)
+    assert not changed(before, fingerprint(model))
+    matrix = gv.regions.distances(model, kind)
+    assert np.isfinite(matrix.to_numpy()).all()

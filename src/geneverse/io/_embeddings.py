@@ -98,7 +98,8 @@ def _read_table(
             )
         genes = gene_file
     if isinstance(genes, str | Path):
-        genes = [line.strip() for line in Path(genes).read_text().splitlines() if line.strip()]
+        # one name per line, kept verbatim (names may hold spaces); only the final newline is dropped
+        genes = Path(genes).read_text(encoding="utf-8").removesuffix("\n").split("\n")
     names = [str(g) for g in genes]
     if len(names) != len(vectors):
         raise ValueError(f"{len(names)} gene names for {len(vectors)} vectors in {path.name}.")
@@ -269,5 +270,7 @@ def write_embeddings(
         frame.to_csv(path, sep="," if kind == "csv" else "\t", float_format="%.9g")
     else:
         np.save(path, vectors.astype(np.float32))
-        _npy_gene_path(path).write_text("\n".join(names) + "\n")
+        if any("\n" in n for n in names):
+            raise ValueError("Gene names contain line breaks, which the .genes.txt list cannot hold; use .tsv.")
+        _npy_gene_path(path).write_text("\n".join(names) + "\n", encoding="utf-8")
     return path

@@ -237,6 +237,7 @@ def coexpression(
         values = _compute(spec, chunks, gene_names, compute_params, progress)
         if cache_key:
             cache.store(cache_key, values, {"target": spec.name, "n_genes": len(gene_names)})
+    _check_storable(spec.name, values)
     _warn_constant(spec.name, values, gene_names)
 
     result = copy_container(adata) if copy else adata
@@ -261,6 +262,16 @@ def coexpression(
     )
     logger.info("added varp[%r] and uns[%r][%r]", key, UNS_KEY, key)
     return result if copy else None
+
+
+def _check_storable(target: str, values: np.ndarray) -> None:
+    """Varp holds float32: refuse results that would overflow to inf rather than store them."""
+    limit = np.finfo(np.float32).max
+    if not np.all(np.isfinite(values)) or (values.size and np.abs(values).max() > limit):
+        raise ValueError(
+            f"The {target!r} matrix has values beyond float32's range (|x| > {limit:.3g}), from very large "
+            "expression values; normalise or scale the data (e.g. `sc.pp.normalize_total`) first."
+        )
 
 
 def _warn_constant(target: str, values: np.ndarray, gene_names: list[str]) -> None:
