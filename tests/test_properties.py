@@ -357,3 +357,30 @@ def test_region_search_any_query(tiny_model, kind, query, n):
     assert not changed(before, fingerprint(model))
     matrix = gv.regions.distances(model, kind)
     assert np.isfinite(matrix.to_numpy()).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dim=st.integers(0, 6),
+    epochs=st.integers(0, 3),
+    n_negatives=st.integers(0, 4),
+    batch_size=st.integers(0, 9),
+    labels=st.lists(st.sampled_from(["A", "B", "C", None]), min_size=6, max_size=6),
+    lr=st.sampled_from([0.05, 0.0, -1.0]),
+)
+def test_region_train_any_parameters(dim, epochs, n_negatives, batch_size, labels, lr):
+    universe = pd.DataFrame({"chrom": ["chr1"] * 8, "start": np.arange(8) * 100, "end": np.arange(8) * 100 + 50})
+    rng = np.random.default_rng(0)
+    sets = {f"s{i}": universe.iloc[np.sort(rng.choice(8, 3, replace=False))].reset_index(drop=True) for i in range(6)}
+    metadata = pd.DataFrame({"label": labels}, index=[f"s{i}" for i in range(6)])
+    tokens = gv.regions.tokenize(sets, universe, metadata=metadata)
+    ok = check_call(
+        tokens,
+        lambda t: gv.regions.train(
+            t, "label", dim=dim, epochs=epochs, n_negatives=n_negatives, batch_size=batch_size, lr=lr, progress=False
+        ),
+        {"varm:X_bedspace", "obsm:X_bedspace", "uns:gv:X_bedspace"},
+    )
+    if ok:
+        assert np.isfinite(tokens.varm["X_bedspace"]).all() and np.isfinite(tokens.obsm["X_bedspace"]).all()
+        assert len({x for x in labels if x is not None}) >= 2
