@@ -21,6 +21,13 @@ UNS_KEY = "gv"
 DESCRIPTION_COLUMNS = ("description", "gene_description", "full_name")
 
 
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int if it is a positive integer (not a bool), else a ValueError naming ``name``."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
 def is_mudata(data: object) -> bool:
     """Whether ``data`` is a MuData (checked without importing mudata)."""
     return hasattr(data, "mod") and not isinstance(data, AnnData)

@@ -7,6 +7,8 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._utils import check_positive_int
+
 
 def _program_activity(
     rng: np.random.Generator, n_cells: int, n_programs: int, spatial: bool
@@ -100,8 +102,7 @@ def synthetic(
     ``obsm['program_activity']`` and, as requested, ``obsm['spatial']`` and ``obs['clone_id']``.
     """
     for name, value in {"n_cells": n_cells, "n_genes": n_genes, "n_programs": n_programs}.items():
-        if not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_positive_int(name, value)
     per_program = genes_per_program if genes_per_program is not None else max(1, n_genes // (2 * n_programs))
     if per_program * n_programs > n_genes:
         raise ValueError(

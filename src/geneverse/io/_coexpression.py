@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._utils import UNS_KEY, resolve_modality
+from .._utils import UNS_KEY, check_positive_int, resolve_modality
 
 
 def coexpression_frame(adata: Any, key: str = "gv_mi", *, mod: str | None = None) -> pd.DataFrame:
@@ -69,8 +69,7 @@ def top_pairs(
     -------
     DataFrame with columns ``gene_a``, ``gene_b``, ``score``, strongest first.
     """
-    if not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    n = check_positive_int("n", n)
     frame = coexpression_frame(adata, key, mod=mod)
     values = frame.to_numpy()
     rows, cols = np.triu_indices(len(frame), k=1)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import resolve_modality
+from .._utils import check_positive_int, resolve_modality
 from ..io._coexpression import coexpression_frame
 
 
@@ -96,9 +96,7 @@ def coexpression(
             raise KeyError(f"Genes not in the {key!r} matrix: {missing[:10]}.")
         frame = frame.loc[list(genes), list(genes)]
     else:
-        if not isinstance(n_genes, int | np.integer) or n_genes < 1:
-            raise ValueError(f"n_genes must be a positive integer, got {n_genes!r}.")
-        chosen = _strongest_genes(frame.to_numpy(), int(n_genes))
+        chosen = _strongest_genes(frame.to_numpy(), check_positive_int("n_genes", n_genes))
         frame = frame.iloc[chosen, chosen]
     values = frame.to_numpy().copy()
     off_diagonal = values[~np.eye(len(values), dtype=bool)]

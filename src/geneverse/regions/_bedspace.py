@@ -12,7 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._utils import UNS_KEY, copy_container, progress_bar, resolve_device, write_uns
+from .._utils import UNS_KEY, check_positive_int, copy_container, progress_bar, resolve_device, write_uns
 from ._tokenize import _check_intervals, overlap_matrix, read_bed
 
 KINDS = ("r2l", "l2r", "r2r")
@@ -119,8 +119,7 @@ def train(
     import torch
 
     for name, value in {"dim": dim, "epochs": epochs, "n_negatives": n_negatives, "batch_size": batch_size}.items():
-        if not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_positive_int(name, value)
     if lr <= 0 or margin < 0:
         raise ValueError("lr must be positive and margin non-negative.")
     labels, set_index, label_index = _label_examples(sets, label_keys)
@@ -259,8 +258,7 @@ def search(model: AnnData, query: Any, kind: str = "r2l", n: int = 10, *, key: s
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown search kind {kind!r}; use one of {KINDS}.")
-    if not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    n = check_positive_int("n", n)
     record = _record(model, key)
     labels = [str(x) for x in record["labels"]]
     label_vectors = _unit(np.asarray(record["label_vectors"], dtype=np.float64))

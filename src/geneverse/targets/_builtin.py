@@ -19,7 +19,7 @@ from .._core._gram import (
 )
 from .._core._graph import check_graph, graph_cross_correlation, neighbour_operator
 from .._core._mi import mutual_information
-from .._utils import resolve_device
+from .._utils import check_positive_int, resolve_device
 from ._registry import Target, register_builtin
 
 
@@ -37,8 +37,7 @@ def _mi(
 ) -> np.ndarray:
     if backend not in ("auto", "sparse", "torch"):
         raise ValueError(f"Unknown mi_backend {backend!r}; use 'auto', 'sparse' or 'torch'.")
-    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    n_bins = check_positive_int("n_bins", n_bins)
     device = resolve_device(device) if backend != "sparse" else "cpu"
     if backend == "auto":
         # The sparse kernel does the least work on CPU; dense one-hot GEMMs win on a GPU.

@@ -14,6 +14,7 @@ from .. import cache
 from .._core._chunks import CellChunks, is_backed_array
 from .._utils import (
     UNS_KEY,
+    check_positive_int,
     check_unique_var_names,
     copy_container,
     get_expression,
@@ -216,8 +217,7 @@ def coexpression(
     positions = select_genes(modality, genes)
     if modality.n_obs == 0 or modality.n_vars == 0:
         raise ValueError(f"{source_name} is empty ({modality.n_obs} cells x {modality.n_vars} genes).")
-    if not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer number of cells, got {chunk_size!r}.")
+    check_positive_int("chunk_size", chunk_size)
     gene_names = [str(g) for g in (modality.var_names if positions is None else modality.var_names[positions])]
     chunks = CellChunks(
         matrix,

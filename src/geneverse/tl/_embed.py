@@ -6,19 +6,21 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import copy_container, logger, progress_bar, resolve_device, resolve_modality, write_uns
+from .._utils import (
+    check_positive_int,
+    copy_container,
+    logger,
+    progress_bar,
+    resolve_device,
+    resolve_modality,
+    write_uns,
+)
 from ..io._coexpression import coexpression_frame
 
 METHODS = ("genevector", "glove")
 VECTORS = ("average", "sum", "gene", "context")
 _DEFAULT_EPOCHS = {"genevector": 1000, "glove": 50}
 _DEFAULT_TOL = {"genevector": 1e-5, "glove": None}
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def embed(
@@ -125,8 +127,8 @@ def embed(
         vectors = "average" if method == "genevector" else "sum"
     if vectors not in VECTORS:
         raise ValueError(f"Unknown vectors {vectors!r}; use one of {VECTORS}.")
-    n_components = _check_positive_int("n_components", n_components)
-    epochs = _check_positive_int("epochs", _DEFAULT_EPOCHS[method] if epochs is None else epochs)
+    n_components = check_positive_int("n_components", n_components)
+    epochs = check_positive_int("epochs", _DEFAULT_EPOCHS[method] if epochs is None else epochs)
     if not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}.")
     tol = _DEFAULT_TOL[method] if tol == "auto" else tol

@@ -11,7 +11,15 @@ import pandas as pd
 from .._core._chunks import CellChunks
 from .._core._programs import central_order, cosine_knn_graph, kmeans, leiden, relabel_by_size
 from .._core._search import valid_rows
-from .._utils import UNS_KEY, copy_container, get_expression, progress_bar, resolve_modality, write_uns
+from .._utils import (
+    UNS_KEY,
+    check_positive_int,
+    copy_container,
+    get_expression,
+    progress_bar,
+    resolve_modality,
+    write_uns,
+)
 from ._queries import _vectors
 
 PROGRAM_METHODS = ("leiden", "kmeans")
@@ -76,8 +84,7 @@ def programs(
     if len(usable) < 2:
         raise ValueError(f"varm[{key!r}] has fewer than 2 genes with usable vectors; nothing to cluster.")
     if method == "leiden":
-        if not isinstance(n_neighbors, int | np.integer) or n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
+        check_positive_int("n_neighbors", n_neighbors)
         if not np.isfinite(resolution) or resolution <= 0:
             raise ValueError(f"resolution must be positive, got {resolution!r}.")
         labels = leiden(cosine_knn_graph(vectors[usable], int(n_neighbors)), float(resolution), int(seed))
@@ -202,8 +209,7 @@ def score_programs(
     genes_of = _program_genes(modality, programs)
     if not isinstance(ctrl_size, int | np.integer) or ctrl_size < 0:
         raise ValueError(f"ctrl_size must be a non-negative integer, got {ctrl_size!r}.")
-    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    check_positive_int("n_bins", n_bins)
     matrix, source = get_expression(modality, layer)
     chunks = CellChunks(matrix, chunk_size=chunk_size, source_name=source)
     means = _gene_means(chunks)

@@ -11,7 +11,7 @@ from anndata import AnnData
 
 from .._core._search import METRICS, analogy_scores, similarity_to, top_indices, valid_rows
 from .._core._search import similar_pairs as _similar_pairs
-from .._utils import DESCRIPTION_COLUMNS, resolve_modality
+from .._utils import DESCRIPTION_COLUMNS, check_positive_int, resolve_modality
 
 
 def _vectors(adata: AnnData, key: str) -> np.ndarray:
@@ -62,12 +62,6 @@ def _query_rows(adata: AnnData, genes: list[str], key: str, gene_symbols: str | 
         if not usable[row]:
             raise ValueError(f"Gene {gene!r} has no usable vector in varm[{key!r}] (NaN or all zeros).")
     return vectors, rows
-
-
-def _check_n(n: Any) -> int:
-    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
-    return int(n)
 
 
 def _description(adata: AnnData, rows: np.ndarray, description_key: str | None) -> pd.Series | None:
@@ -127,7 +121,7 @@ def similar(
     DataFrame with ``gene``, ``similarity`` (best first) and ``description`` when available.
     """
     adata = resolve_modality(adata, mod)
-    n = _check_n(n)
+    n = check_positive_int("n", n)
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
     vectors, (row,) = _query_rows(adata, [gene], key, gene_symbols)
@@ -178,7 +172,7 @@ def analogy(
     DataFrame with ``gene``, ``score`` (best first) and ``description`` when available.
     """
     adata = resolve_modality(adata, mod)
-    n = _check_n(n)
+    n = check_positive_int("n", n)
     vectors, rows = _query_rows(adata, [a, b, c], key, gene_symbols)
     scores = analogy_scores(vectors, *rows, method=method)
     allowed = valid_rows(vectors)
@@ -227,9 +221,9 @@ def similar_pairs(
     DataFrame with ``gene_x``, ``gene_y`` and ``similarity``, best first.
     """
     adata = resolve_modality(adata, mod)
-    n = _check_n(n)
+    n = check_positive_int("n", n)
     if block_size is not None:
-        block_size = _check_n(block_size)
+        block_size = check_positive_int("block_size", block_size)
     vectors, (row_a, row_b) = _query_rows(adata, [a, b], key, gene_symbols)
     if row_a == row_b:
         raise ValueError("similar_pairs needs two different genes.")
