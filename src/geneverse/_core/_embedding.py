@@ -23,7 +23,6 @@ import numpy as np
 class TrainResult:
     """Vectors and training record of one model."""
 
-    vectors: np.ndarray  # (genes, dims) what goes to varm
     gene_vectors: np.ndarray
     context_vectors: np.ndarray
     loss: np.ndarray  # per epoch
@@ -136,7 +135,8 @@ def train_genevector(
 
     Returns
     -------
-    :class:`TrainResult`; ``vectors`` is the mean of gene and context vectors (GeneVector's ``"average"``).
+    :class:`TrainResult` with the gene and context vectors (``gv.tl.embed`` combines them, by default
+    their mean: GeneVector's ``"average"``).
     """
     import torch
 
@@ -184,7 +184,6 @@ def train_genevector(
         final, gene, context = best
     gene_np, context_np = gene.detach().cpu().numpy(), context.detach().cpu().numpy()
     return TrainResult(
-        vectors=(gene_np + context_np) / 2,
         gene_vectors=gene_np,
         context_vectors=context_np,
         loss=np.asarray(losses),
@@ -249,7 +248,8 @@ def train_glove(
 
     Returns
     -------
-    :class:`TrainResult`; ``vectors`` is the sum of word and context vectors (exp2vec's choice).
+    :class:`TrainResult` with the word and context vectors (``gv.tl.embed`` stores their sum by
+    default, exp2vec's choice).
     """
     import torch
 
@@ -310,7 +310,6 @@ def train_glove(
             break
     word_np, context_np = word.cpu().numpy(), context.cpu().numpy()
     return TrainResult(
-        vectors=word_np + context_np,
         gene_vectors=word_np,
         context_vectors=context_np,
         loss=np.asarray(losses),
