@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint bench bench-coexpression bench-embedding bench-quality bench-regions peer clean
+.PHONY: venv demo test lint system-deps docs-screenshot bench bench-coexpression bench-embedding bench-quality bench-regions peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,28 @@ $(VENV)/.peer-installed: | $(PY)
 
 peer: $(VENV)/.peer-installed
 
-test: $(VENV)/.test-installed peer
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+# The napari widget is tested in a real viewer under a virtual X server (pytest-xvfb starts Xvfb).
+# Debian packages, installed only when missing (as root, or with sudo).
+SYSTEM_DEPS := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 \
+	libxcb-cursor0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri libfontconfig1 libdbus-1-3
+
+system-deps:
+	@missing="$$(for p in $(SYSTEM_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing for the napari tests:" $$missing; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+		|| echo "warning: could not install $$missing; the napari tests will be skipped"; \
+	fi
+
+test: $(VENV)/.test-installed peer system-deps
+	$(VENV)/bin/ruff check src tests benchmarks docs/scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs/scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 # Timings: the OpenBLAS variables set on these machines slow numpy, so they are unset here only.
 bench: bench-coexpression bench-embedding bench-quality bench-regions
@@ -57,6 +71,10 @@ bench-quality: $(VENV)/.test-installed peer
 
 bench-regions: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/regions.py
+
+# The README's napari screenshot (docs/img/napari_programs.png), drawn under a virtual X server.
+docs-screenshot: $(VENV)/.test-installed system-deps
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/scripts/napari_screenshot.py
 
 clean:
 	rm -rf $(VENV) demo_output benchmarks/results .pytest_cache

@@ -48,3 +48,20 @@ def pbmc():
     import geneverse as gv
 
     return gv.datasets.pbmc68k()
+
+
+@pytest.fixture(scope="session")
+def tissue() -> AnnData:
+    """Viewer tests: spatial cells with a tissue image, log-normalised, with geneverse programs and their scores."""
+    import scanpy as sc
+
+    import geneverse as gv
+
+    adata = gv.datasets.synthetic(n_cells=600, n_genes=120, n_programs=3, spatial=True, tissue_image=True, seed=1)
+    sc.pp.normalize_total(adata)
+    sc.pp.log1p(adata)
+    gv.tl.coexpression(adata, layer="counts", use_cache=False, progress=False)
+    gv.tl.embed(adata, n_components=8, progress=False)
+    gv.tl.programs(adata, method="kmeans", n_clusters=4)
+    gv.tl.score_programs(adata, progress=False)
+    return adata

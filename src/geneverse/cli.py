@@ -251,6 +251,19 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _view(args: argparse.Namespace) -> int:
+    try:
+        import napari
+
+        from .viewer import view
+    except ImportError as error:
+        print(f"geneverse: error: napari is not installed ({error}); pip install 'geneverse[napari]'", file=sys.stderr)
+        return 2
+    view(args.input, library_id=args.library_id, spatial_key=args.spatial_key, mod=args.mod)
+    napari.run()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="geneverse", description="Gene embeddings from expression data.")
@@ -327,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     targets = sub.add_parser("targets", help="list the registered co-expression targets")
     targets.set_defaults(func=_targets)
+
+    view = sub.add_parser("view", help="open an .h5ad with spatial coordinates in napari, with the program widget")
+    view.add_argument("input", help=".h5ad (or .h5mu with --mod) holding obsm['spatial']")
+    view.add_argument("--library-id", default=None, help="library of uns['spatial'] whose image to show")
+    view.add_argument("--spatial-key", default="spatial", help="obsm key of the coordinates (default spatial)")
+    view.add_argument("--mod", default=None, help="modality of an .h5mu file")
+    view.set_defaults(func=_view)
 
     cache = sub.add_parser("cache", help="show or clear the co-expression cache")
     cache.add_argument("action", choices=["info", "clear"], help="info: where and how many; clear: delete all")

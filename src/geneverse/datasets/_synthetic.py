@@ -44,6 +44,36 @@ def _neighbor_effect_means(rng: np.random.Generator, coordinates: np.ndarray) ->
     return np.column_stack([source, target])
 
 
+#: Tissue side in coordinate units and the hires image's pixels per unit (Visium-style scale factor).
+_TISSUE_SIDE = 100.0
+_HIRES_SCALEF = 6.0
+
+
+def _tissue_image(coordinates: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """An H&E-like RGB image (uint8) of the tissue: pink stroma, purple where cells are dense and active.
+
+    Painted from the cells themselves (density and the first program's activity, smoothed), so the
+    image lines up with ``obsm['spatial']`` through ``tissue_hires_scalef`` like a Visium image.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    side = int(_TISSUE_SIDE * _HIRES_SCALEF)
+    pixels = np.clip((coordinates * _HIRES_SCALEF).astype(int), 0, side - 1)
+    density = np.zeros((side, side))
+    stain = np.zeros((side, side))
+    np.add.at(density, (pixels[:, 1], pixels[:, 0]), 1.0)  # rows are y, columns x
+    np.add.at(stain, (pixels[:, 1], pixels[:, 0]), activity[:, 0])
+    sigma = 2.0 * _HIRES_SCALEF
+    density = gaussian_filter(density, sigma)
+    stain = gaussian_filter(stain, sigma)
+    density /= density.max()
+    stain /= max(stain.max(), 1e-12)
+    stroma = np.array([238.0, 190.0, 214.0])
+    nuclei = np.array([92.0, 52.0, 140.0])
+    mix = np.clip(0.35 * density + 0.55 * stain, 0.0, 1.0)[..., None]
+    return ((1.0 - mix) * stroma + mix * nuclei).astype(np.uint8)
+
+
 def synthetic(
     n_cells: int = 2000,
     n_genes: int = 500,
@@ -55,6 +85,7 @@ def synthetic(
     fold_change: float = 4.0,
     dispersion: float = 2.0,
     spatial: bool = False,
+    tissue_image: bool = False,
     neighbor_effect: bool = False,
     n_clones: int = 0,
 ) -> AnnData:
@@ -86,6 +117,10 @@ def synthetic(
         Negative-binomial shape (smaller: more overdispersed).
     spatial
         Add ``obsm['spatial']`` coordinates with programs varying smoothly over the tissue.
+    tissue_image
+        With ``spatial``: add an H&E-like tissue image in the squidpy/scanpy Visium layout,
+        ``uns['spatial']['synthetic']`` with ``images['hires']`` (600 x 600 RGB) and
+        ``scalefactors`` (``tissue_hires_scalef`` maps ``obsm['spatial']`` to its pixels).
     neighbor_effect
         With ``spatial``: plant a cell-to-cell effect between two background genes, a source and a
         target. The source's level is independent noise in each cell; the target rises with the
@@ -110,6 +145,8 @@ def synthetic(
         )
     if mean_counts <= 0 or fold_change <= 0 or dispersion <= 0:
         raise ValueError("mean_counts, fold_change and dispersion must be positive.")
+    if tissue_image and not spatial:
+        raise ValueError("tissue_image needs spatial=True (the image shows where the cells are).")
     rng = np.random.default_rng(seed)
     activity, cell_type, coordinates = _program_activity(rng, n_cells, n_programs, spatial)
 
@@ -165,6 +202,16 @@ def synthetic(
     adata.obsm["program_activity"] = activity
     if coordinates is not None:
         adata.obsm["spatial"] = coordinates
+    if tissue_image:
+        adata.uns["spatial"] = {
+            "synthetic": {
+                "images": {"hires": _tissue_image(coordinates, activity)},
+                "scalefactors": {
+                    "tissue_hires_scalef": _HIRES_SCALEF,
+                    "spot_diameter_fullres": 1.5,  # leaves the tissue visible between 2,000 cells
+                },
+            }
+        }
     adata.uns["synthetic"] = {
         "seed": int(seed),
         "n_programs": int(n_programs),
