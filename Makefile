@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint system-deps docs-screenshot bench bench-coexpression bench-embedding bench-quality bench-regions peer clean
+.PHONY: venv demo test lint system-deps docs-screenshot bench bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 # Timings: the OpenBLAS variables set on these machines slow numpy, so they are unset here only.
-bench: bench-coexpression bench-embedding bench-quality bench-regions
+bench: bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings
 
 bench-coexpression: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/coexpression.py
@@ -68,6 +68,9 @@ bench-embedding: $(VENV)/.test-installed peer
 
 bench-quality: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/quality.py
+
+bench-embeddings: $(VENV)/.test-installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/embeddings.py
 
 bench-regions: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/regions.py

@@ -8,7 +8,7 @@ import pytest
 
 import geneverse as gv
 
-PUBLIC_MODULES = ["tl", "pl", "io", "datasets", "targets", "cache", "graphs", "regions", "viewer"]
+PUBLIC_MODULES = ["tl", "pl", "io", "datasets", "targets", "cache", "graphs", "regions", "viewer", "bench"]
 
 
 def public_functions():

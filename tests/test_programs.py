@@ -149,7 +149,7 @@ def test_cells_without_embedded_genes_get_zeros_with_warning():
         (lambda a: gv.tl.score_programs(a, {"p": ["nope"]}, progress=False), KeyError, "nope"),
         (lambda a: gv.tl.score_programs(a, {"p": []}, progress=False), ValueError, "no genes"),
         (lambda a: gv.tl.cell_embed(a, weighting="sqrt", progress=False), ValueError, "weighting"),
-        (lambda a: gv.tl.cell_embed(a, method="sentence", progress=False), ValueError, "weighted"),
+        (lambda a: gv.tl.cell_embed(a, method="bogus", progress=False), ValueError, "weighted"),
         (lambda a: gv.tl.cell_embed(a, layer="none", progress=False), KeyError, "Layer"),
     ],
 )

