@@ -59,12 +59,25 @@ def _checksum(matrix: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(matrix).tobytes(), digest_size=16).hexdigest()
 
 
+def _update_streams(streams: list, chunk: sp.csr_matrix) -> None:
+    streams[0].update(np.diff(chunk.indptr).astype(np.int64).tobytes())
+    streams[1].update(chunk.indices.astype(np.int64).tobytes())
+    streams[2].update(chunk.data.astype(np.float64).tobytes())
+
+
+def _chunk_digest(chunk: sp.csr_matrix) -> bytes:
+    streams = [hashlib.blake2b(digest_size=20) for _ in range(3)]
+    _update_streams(streams, chunk)
+    return b"".join(stream.digest() for stream in streams)
+
+
 def matrix_key(chunks: Iterable[sp.csr_matrix], description: dict) -> str:
     """Content hash of a matrix streamed as CSR chunks plus a JSON-able ``description``.
 
     The row counts, column indices and values are hashed as three separate streams, so the key
     does not depend on how the cells were chunked, nor on whether the input was dense, CSR or
-    CSC, integer or float.
+    CSC, integer or float. A dask array is hashed block by block on its scheduler instead of being
+    pulled through this process, so its key also depends on its row chunks.
 
     Parameters
     ----------
@@ -77,14 +90,18 @@ def matrix_key(chunks: Iterable[sp.csr_matrix], description: dict) -> str:
     -------
     Hexadecimal key.
     """
-    streams = [hashlib.blake2b(digest_size=20) for _ in range(3)]
-    for chunk in chunks:
-        streams[0].update(np.diff(chunk.indptr).astype(np.int64).tobytes())
-        streams[1].update(chunk.indices.astype(np.int64).tobytes())
-        streams[2].update(chunk.data.astype(np.float64).tobytes())
     total = hashlib.blake2b(digest_size=20)
-    for stream in streams:
-        total.update(stream.digest())
+    if getattr(chunks, "is_dask", False):
+        # hashed where the blocks live, in parallel; the blocks' digests are combined in order
+        total.update(b"dask")
+        for digest in chunks.map_list(_chunk_digest):
+            total.update(digest)
+    else:
+        streams = [hashlib.blake2b(digest_size=20) for _ in range(3)]
+        for chunk in chunks:
+            _update_streams(streams, chunk)
+        for stream in streams:
+            total.update(stream.digest())
     total.update(json.dumps(description, sort_keys=True, default=str).encode())
     return total.hexdigest()
 

@@ -3,12 +3,20 @@
 Every co-expression target is a sum over cells, so all of them read their input through
 :class:`CellChunks`: in-memory dense or sparse arrays, anndata's backed datasets and dask arrays
 all come out as validated CSR chunks of float64, and memory stays O(chunk) on the input side.
+
+Computations are written as a function of one chunk plus a way to combine two results
+(:meth:`CellChunks.map_reduce`, :meth:`CellChunks.map_concat`). In memory and backed, chunks are
+read and combined one after the other; for a dask array the same functions become one dask
+graph (a task per block, a tree of combines) computed once on the active scheduler, so a
+``dask.distributed`` cluster the user started runs it on its workers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,40 +98,105 @@ class CellChunks:
         """How many chunks one pass yields."""
         return max(1, -(-self.n_cells // self.chunk_size))
 
+    @property
+    def is_dask(self) -> bool:
+        """Whether the matrix is a dask array (computations then run as dask graphs)."""
+        return is_dask_array(self.X)
+
     def _read(self, start: int, stop: int) -> object:
-        if is_dask_array(self.X):
-            block = self.X[start:stop]
-            if self.columns is not None:
-                block = block[:, self.columns]
-            return block.compute()
         block = self.X[start:stop]
         if self.columns is not None:
             block = block[:, self.columns]
-        return block
-
-    def _validate(self, chunk: sp.csr_matrix) -> None:
-        if not np.all(np.isfinite(chunk.data)):
-            raise ValueError(
-                f"{self.source_name} contains NaN or infinite values; remove or impute them "
-                "(e.g. `np.nan_to_num`) before computing co-expression."
-            )
-        if self.require_nonnegative and chunk.nnz and chunk.data.min() < 0:
-            raise ValueError(
-                f"{self.source_name} contains negative values, but this target needs counts or "
-                "non-negative expression; pass `layer='counts'` or a log-normalised layer, not scaled data."
-            )
+        return block.compute() if self.is_dask else block
 
     def __iter__(self) -> Iterator[sp.csr_matrix]:
         if self.n_chunks == 1 and self._single is not None:
             yield self._single
             return
         for start in range(0, self.n_cells, self.chunk_size):
-            chunk = _to_csr64(self._read(start, min(start + self.chunk_size, self.n_cells)))
-            self._validate(chunk)
+            chunk = checked_chunk(
+                self._read(start, min(start + self.chunk_size, self.n_cells)),
+                self.require_nonnegative,
+                self.source_name,
+            )
             if self.n_chunks == 1:
                 # In-memory inputs that fit in one chunk are converted once, not once per pass.
                 self._single = chunk
             yield chunk
+
+    def _dask_parts(self, fn: Callable[[sp.csr_matrix], Any]) -> list:
+        """One delayed ``fn(checked block)`` per row block of the dask array, in row order.
+
+        The array's own row chunks are the chunks (``chunk_size`` does not apply); column chunks
+        are merged so that each task sees whole cells.
+        """
+        import dask
+
+        X = self.X if self.columns is None else self.X[:, self.columns]
+        if len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})
+        check = partial(checked_chunk, require_nonnegative=self.require_nonnegative, source_name=self.source_name)
+        return [dask.delayed(fn)(dask.delayed(check)(block)) for block in X.to_delayed().ravel()]
+
+    def map_reduce(
+        self,
+        fn: Callable[[sp.csr_matrix], Any],
+        combine: Callable[[Any, Any], Any] | None = None,
+        progress: Callable | None = None,
+    ) -> Any:
+        """``combine`` the results of ``fn`` over all chunks (default: :func:`add_parts`).
+
+        ``combine`` must be associative: dask inputs combine in a tree, not left to right.
+        """
+        combine = combine or add_parts
+        if self.is_dask:
+            import dask
+
+            parts = self._dask_parts(fn)
+            while len(parts) > 1:
+                pairs = range(0, len(parts) - 1, 2)
+                parts = [dask.delayed(combine)(parts[i], parts[i + 1]) for i in pairs] + parts[len(pairs) * 2 :]
+            return parts[0].compute()
+        result = None
+        for chunk in progress(self, total=self.n_chunks) if progress else self:
+            part = fn(chunk)
+            result = part if result is None else combine(result, part)
+        return result
+
+    def map_list(self, fn: Callable[[sp.csr_matrix], Any], progress: Callable | None = None) -> list:
+        """``fn`` of every chunk, in row order (dask: computed in parallel as one graph)."""
+        if self.is_dask:
+            import dask
+
+            return list(dask.compute(*self._dask_parts(fn)))
+        return [fn(chunk) for chunk in (progress(self, total=self.n_chunks) if progress else self)]
+
+    def map_concat(self, fn: Callable[[sp.csr_matrix], np.ndarray], progress: Callable | None = None) -> np.ndarray:
+        """Row-wise results of ``fn`` (cells x k per chunk) stacked over all chunks."""
+        return np.vstack([np.asarray(part) for part in self.map_list(fn, progress)])
+
+
+def add_parts(a: Any, b: Any) -> Any:
+    """Add two chunk results: arrays (dense or sparse), or tuples of them element by element."""
+    if isinstance(a, tuple):
+        return tuple(add_parts(x, y) for x, y in zip(a, b, strict=True))
+    return a + b
+
+
+def checked_chunk(block: object, require_nonnegative: bool, source_name: str) -> sp.csr_matrix:
+    """A chunk as CSR float64, with a ValueError naming the fix for NaN/inf or forbidden negatives."""
+    chunk = _to_csr64(block)
+    if not np.all(np.isfinite(chunk.data)):
+        raise ValueError(
+            f"{source_name} contains NaN or infinite values; remove or impute them "
+            "(e.g. `np.nan_to_num`) before computing co-expression."
+        )
+    if require_nonnegative and chunk.nnz and chunk.data.min() < 0:
+        raise ValueError(
+            f"{source_name} contains negative values, but this target needs counts or "
+            "non-negative expression; pass `layer='counts'` or a log-normalised layer, not scaled data."
+        )
+    return chunk
 
 
 @dataclass
@@ -175,17 +248,18 @@ def _distinct_pairs(genes: np.ndarray, values: np.ndarray, weights: np.ndarray) 
     return genes[starts], values[starts], summed
 
 
+def _chunk_value_counts(chunk: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    coo = chunk.tocoo()
+    return _distinct_pairs(coo.col.astype(np.int64), coo.data, np.ones(coo.nnz, dtype=np.int64))
+
+
+def _merge_value_counts(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    return _distinct_pairs(*(np.concatenate([x, y]) for x, y in zip(a, b, strict=True)))
+
+
 def gene_values(chunks: CellChunks) -> GeneValues:
     """One pass over the cells collecting every gene's distinct nonzero values and their counts."""
-    genes = np.empty(0, dtype=np.int64)
-    values = np.empty(0, dtype=np.float64)
-    counts = np.empty(0, dtype=np.int64)
-    for chunk in chunks:
-        coo = chunk.tocoo()
-        g, v, c = _distinct_pairs(coo.col.astype(np.int64), coo.data, np.ones(coo.nnz, dtype=np.int64))
-        genes, values, counts = _distinct_pairs(
-            np.concatenate([genes, g]), np.concatenate([values, v]), np.concatenate([counts, c])
-        )
+    genes, values, counts = chunks.map_reduce(_chunk_value_counts, _merge_value_counts)
     ptr = np.zeros(chunks.n_genes + 1, dtype=np.int64)
     np.cumsum(np.bincount(genes, minlength=chunks.n_genes), out=ptr[1:])
     return GeneValues(ptr=ptr, values=values, counts=counts, n_cells=chunks.n_cells)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,20 +37,21 @@ def _chunk_gram(chunk: sp.csr_matrix) -> np.ndarray:
     return (chunk.T @ chunk).toarray()
 
 
+def _gram_and_sums(
+    chunk: sp.csr_matrix, transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if transform is not None:
+        chunk = transform(chunk)
+    return _chunk_gram(chunk), np.asarray(chunk.sum(axis=0)).ravel()
+
+
 def accumulate_gram(
     chunks: CellChunks,
     transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = None,
     progress: Callable | None = None,
 ) -> Gram:
     """Sum ``X.T @ X`` and column sums over the chunks (of ``transform(chunk)`` if given)."""
-    n_genes = chunks.n_genes
-    gram = np.zeros((n_genes, n_genes))
-    sums = np.zeros(n_genes)
-    for chunk in progress(chunks, total=chunks.n_chunks) if progress else chunks:
-        if transform is not None:
-            chunk = transform(chunk)
-        gram += _chunk_gram(chunk)
-        sums += np.asarray(chunk.sum(axis=0)).ravel()
+    gram, sums = chunks.map_reduce(partial(_gram_and_sums, transform=transform), progress=progress)
     return Gram(gram, sums, chunks.n_cells)
 
 

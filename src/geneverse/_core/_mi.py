@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -189,13 +190,10 @@ def _sparse_block(
     k_rows = slice(rows.start * nb, rows.stop * nb)
     n_i = rows.stop - rows.start
     n_c = stats.nnz.shape[0] - rows.start
-    gram = None
-    cross = np.zeros((n_i, n_c))
-    sources = onehots if onehots is not None else _prepared(chunks, stats)
-    for onehot_t, onehot_csc, x_t, x_csc in sources:
-        block = onehot_t[k_rows] @ onehot_csc[:, rows.start * nb :]
-        gram = block if gram is None else gram + block
-        cross += (x_t[rows] @ x_csc[:, rows.start :]).toarray()
+    if onehots is not None:  # one in-memory chunk, prepared once for every block row
+        gram, cross = _block_sums(*onehots[0], rows=rows, n_bins=nb)
+    else:
+        gram, cross = chunks.map_reduce(partial(_chunk_block_sums, edges=stats.edges, rows=rows, n_bins=nb))
     gram = sp.csr_matrix(gram)
     coo = gram.tocoo()
     pair = (coo.row.astype(np.int64) // nb) * n_c + coo.col.astype(np.int64) // nb
@@ -226,11 +224,28 @@ def _bins_to_genes(n_genes: int, n_bins: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(size), (np.arange(size), np.arange(size) // n_bins)), shape=(size, n_genes))
 
 
-def _prepared(chunks: CellChunks, stats: MarginalStats):
-    """Per chunk: one-hot (transposed CSR and CSC) and expression (transposed CSR and CSC)."""
-    for chunk in chunks:
-        onehot = one_hot(chunk, stats.edges, stats.n_bins)
-        yield onehot.T.tocsr(), onehot.tocsc(), chunk.T.tocsr(), chunk.tocsc()
+def _prepare(chunk: sp.csr_matrix, edges: np.ndarray, n_bins: int) -> tuple[sp.spmatrix, ...]:
+    """One-hot (transposed CSR and CSC) and expression (transposed CSR and CSC) of a chunk."""
+    onehot = one_hot(chunk, edges, n_bins)
+    return onehot.T.tocsr(), onehot.tocsc(), chunk.T.tocsr(), chunk.tocsc()
+
+
+def _block_sums(
+    onehot_t: sp.csr_matrix,
+    onehot_csc: sp.csc_matrix,
+    x_t: sp.csr_matrix,
+    x_csc: sp.csc_matrix,
+    rows: slice,
+    n_bins: int,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """One chunk's one-hot Gram block (rows x genes from ``rows.start``) and raw cross products."""
+    gram = onehot_t[rows.start * n_bins : rows.stop * n_bins] @ onehot_csc[:, rows.start * n_bins :]
+    cross = (x_t[rows] @ x_csc[:, rows.start :]).toarray()
+    return sp.csr_matrix(gram), cross
+
+
+def _chunk_block_sums(chunk: sp.csr_matrix, edges: np.ndarray, rows: slice, n_bins: int) -> tuple:
+    return _block_sums(*_prepare(chunk, edges, n_bins), rows=rows, n_bins=n_bins)
 
 
 def _torch_block(chunks: CellChunks, stats: MarginalStats, rows: slice, device: str) -> tuple[np.ndarray, ...]:
@@ -327,7 +342,8 @@ def mutual_information(
     stats = marginal_stats(chunks, n_bins)
     n_genes = chunks.n_genes
     out = np.zeros((n_genes, n_genes), dtype=np.float32)
-    onehots = list(_prepared(chunks, stats)) if backend == "sparse" and chunks.n_chunks == 1 else None
+    single = backend == "sparse" and chunks.n_chunks == 1 and not chunks.is_dask
+    onehots = [_prepare(next(iter(chunks)), stats.edges, n_bins)] if single else None
     n_threads = max(1, n_jobs or os.cpu_count() or 1) if backend == "sparse" else 1
     blocks = _row_blocks(n_genes, n_bins, block_size, n_threads)
 

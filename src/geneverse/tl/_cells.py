@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,16 @@ WEIGHTINGS = ("log1p", "raw", "tfidf")
 METHODS = ("weighted", "sentence")
 
 
+def _detected(chunk: sp.csr_matrix) -> np.ndarray:
+    return np.bincount(chunk.indices, minlength=chunk.shape[1]).astype(np.float64)
+
+
 def _document_frequency(chunks: CellChunks) -> np.ndarray:
-    counts = np.zeros(chunks.n_genes)
-    for chunk in chunks:
-        counts += np.bincount(chunk.indices, minlength=chunks.n_genes)
-    return counts
+    return chunks.map_reduce(_detected)
+
+
+def _embed_chunk(chunk: sp.csr_matrix, weighting: str, idf: np.ndarray | None, gene_vectors: np.ndarray) -> np.ndarray:
+    return np.asarray(_weights(chunk, weighting, idf) @ gene_vectors)
 
 
 def _weights(chunk: sp.csr_matrix, weighting: str, idf: np.ndarray | None) -> sp.csr_matrix:
@@ -179,12 +185,8 @@ def _weighted_cells(
     idf = None
     if weighting == "tfidf":
         idf = np.log(chunks.n_cells / (1.0 + _document_frequency(chunks)))
-    bar = progress_bar(progress, "cell embed")
-    parts = []
-    for chunk in bar(chunks, total=chunks.n_chunks) if bar else chunks:
-        weights = _weights(chunk, weighting, idf)
-        parts.append(np.asarray(weights @ gene_vectors))
-    cells = np.vstack(parts)
+    embed = partial(_embed_chunk, weighting=weighting, idf=idf, gene_vectors=gene_vectors)
+    cells = chunks.map_concat(embed, progress_bar(progress, "cell embed"))
     norms = np.linalg.norm(cells, axis=1)
     empty = norms == 0
     cells = (cells / np.where(empty, 1.0, norms)[:, None]).astype(np.float32)

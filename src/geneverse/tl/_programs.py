@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._core._chunks import CellChunks
 from .._core._programs import central_order, cosine_knn_graph, kmeans, leiden, relabel_by_size
@@ -145,11 +147,16 @@ def _program_genes(adata, programs: str | Mapping[str, Sequence[str]]) -> dict[s
     return out
 
 
+def _column_sums(chunk: sp.csr_matrix) -> np.ndarray:
+    return np.asarray(chunk.sum(axis=0)).ravel()
+
+
+def _chunk_scores(chunk: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    return np.asarray(chunk @ weights)
+
+
 def _gene_means(chunks: CellChunks) -> np.ndarray:
-    total = np.zeros(chunks.n_genes)
-    for chunk in chunks:
-        total += np.asarray(chunk.sum(axis=0)).ravel()
-    return total / chunks.n_cells
+    return chunks.map_reduce(_column_sums) / chunks.n_cells
 
 
 def score_programs(
@@ -233,10 +240,9 @@ def score_programs(
             chosen = np.unique(chosen)
             weights[chosen, column] -= 1.0 / len(chosen)
         controls[name] = np.asarray(modality.var_names[np.asarray(chosen, dtype=int)], dtype=object)
-    bar = progress_bar(progress, "score programs")
     # one sparse x dense product per chunk scores every program at once
-    parts = [np.asarray(chunk @ weights) for chunk in (bar(chunks, total=chunks.n_chunks) if bar else chunks)]
-    scores = pd.DataFrame(np.vstack(parts), index=modality.obs_names.copy(), columns=list(genes_of))
+    values = chunks.map_concat(partial(_chunk_scores, weights=weights), progress_bar(progress, "score programs"))
+    scores = pd.DataFrame(values, index=modality.obs_names.copy(), columns=list(genes_of))
 
     result = copy_container(adata) if copy else adata
     out = resolve_modality(result, mod)
