@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint system-deps docs-screenshot bench bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings peer clean
+.PHONY: venv demo test lint docs system-deps docs-screenshot bench bench-scale bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(PY)
-	$(PIP) install -q -e ".[test,bench]"
+	$(PIP) install -q -e ".[test,bench,doc]"
 	touch $@
 
 demo: $(VENV)/.demo-installed
@@ -49,16 +49,25 @@ system-deps:
 	fi
 
 test: $(VENV)/.test-installed peer system-deps
-	$(VENV)/bin/ruff check src tests benchmarks docs/scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
+	$(VENV)/bin/ruff check src tests benchmarks docs/scripts docs/conf.py
+	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts docs/conf.py
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+	$(MAKE) --no-print-directory docs
+
+# The documentation site: API pages from the docstrings, every tutorial executed, warnings as
+# errors, nothing fetched (no intersphinx). Under xvfb-run: the napari tutorial opens a viewer.
+docs: $(VENV)/.test-installed system-deps
+	rm -rf docs/_build docs/generated
+	PATH="$(abspath $(VENV))/bin:$$PATH" xvfb-run -a -s "-screen 0 1600x1000x24" \
+		$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check src tests benchmarks docs/scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 # Timings: the OpenBLAS variables set on these machines slow numpy, so they are unset here only.
-bench: bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings
+bench: bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings bench-scale
 
 bench-coexpression: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/coexpression.py
@@ -72,6 +81,9 @@ bench-quality: $(VENV)/.test-installed peer
 bench-embeddings: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/embeddings.py
 
+bench-scale: $(VENV)/.test-installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/scale.py
+
 bench-regions: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/regions.py
 
@@ -80,4 +92,4 @@ docs-screenshot: $(VENV)/.test-installed system-deps
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/scripts/napari_screenshot.py
 
 clean:
-	rm -rf $(VENV) demo_output benchmarks/results .pytest_cache
+	rm -rf $(VENV) demo_output benchmarks/results .pytest_cache docs/_build docs/generated

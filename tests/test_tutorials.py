@@ -13,7 +13,8 @@ TUTORIALS = sorted((Path(__file__).parents[1] / "tutorials").glob("*.md"))
 
 
 def code_blocks(path: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+    # MyST-NB code cells (executed by the docs build too) and plain python blocks
+    return re.findall(r"```(?:python|\{code-cell\}[^\n]*)\n(.*?)```", path.read_text(), flags=re.DOTALL)
 
 
 def test_tutorials_exist():

@@ -13,6 +13,7 @@ graph (a task per block, a tree of combines) computed once on the active schedul
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -149,15 +150,22 @@ class CellChunks:
         ``combine`` must be associative: dask inputs combine in a tree, not left to right.
         """
         combine = combine or add_parts
+        result = None
         if self.is_dask:
             import dask
 
             parts = self._dask_parts(fn)
-            while len(parts) > 1:
-                pairs = range(0, len(parts) - 1, 2)
-                parts = [dask.delayed(combine)(parts[i], parts[i + 1]) for i in pairs] + parts[len(pairs) * 2 :]
-            return parts[0].compute()
-        result = None
+            # groups as wide as the scheduler's parallelism: each is a tree of combines computed at
+            # once, then folded into the result, so memory stays O(group), not O(number of blocks)
+            width = _dask_parallelism()
+            for start in range(0, len(parts), width):
+                group = parts[start : start + width]
+                while len(group) > 1:
+                    pairs = range(0, len(group) - 1, 2)
+                    group = [dask.delayed(combine)(group[i], group[i + 1]) for i in pairs] + group[len(pairs) * 2 :]
+                value = group[0].compute()
+                result = value if result is None else combine(result, value)
+            return result
         for chunk in progress(self, total=self.n_chunks) if progress else self:
             part = fn(chunk)
             result = part if result is None else combine(result, part)
@@ -174,6 +182,18 @@ class CellChunks:
     def map_concat(self, fn: Callable[[sp.csr_matrix], np.ndarray], progress: Callable | None = None) -> np.ndarray:
         """Row-wise results of ``fn`` (cells x k per chunk) stacked over all chunks."""
         return np.vstack([np.asarray(part) for part in self.map_list(fn, progress)])
+
+
+def _dask_parallelism() -> int:
+    """Blocks computed at once: twice the threads of the distributed cluster in use, or of this machine."""
+    try:
+        from distributed import get_client
+
+        workers = get_client().scheduler_info()["workers"].values()
+        threads = sum(int(w.get("nthreads", 1)) for w in workers)
+    except (ImportError, ValueError):  # no distributed, or no client: dask's local threads
+        threads = os.cpu_count() or 1
+    return max(2, 2 * threads)
 
 
 def add_parts(a: Any, b: Any) -> Any:

@@ -344,7 +344,9 @@ def mutual_information(
     out = np.zeros((n_genes, n_genes), dtype=np.float32)
     single = backend == "sparse" and chunks.n_chunks == 1 and not chunks.is_dask
     onehots = [_prepare(next(iter(chunks)), stats.edges, n_bins)] if single else None
-    n_threads = max(1, n_jobs or os.cpu_count() or 1) if backend == "sparse" else 1
+    # a dask input is parallel over its blocks already: block rows then run one after the other
+    threaded = backend == "sparse" and not chunks.is_dask
+    n_threads = max(1, n_jobs or os.cpu_count() or 1) if threaded else 1
     blocks = _row_blocks(n_genes, n_bins, block_size, n_threads)
 
     def compute(rows: slice) -> None:
