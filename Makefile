@@ -51,11 +51,12 @@ system-deps:
 test: $(VENV)/.test-installed peer system-deps
 	$(VENV)/bin/ruff check src tests benchmarks docs/scripts docs/conf.py
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts docs/conf.py
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 	$(MAKE) --no-print-directory docs
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
 
 # The documentation site: API pages from the docstrings, every tutorial executed, warnings as
 # errors, nothing fetched (no intersphinx). Under xvfb-run: the napari tutorial opens a viewer.
+# `make test` builds it before the tests, so that the test summary is the run's last line.
 docs: $(VENV)/.test-installed system-deps
 	rm -rf docs/_build docs/generated
 	PATH="$(abspath $(VENV))/bin:$$PATH" xvfb-run -a -s "-screen 0 1600x1000x24" \
