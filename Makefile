@@ -61,6 +61,8 @@ docs: $(VENV)/.test-installed system-deps
 	rm -rf docs/_build docs/generated
 	PATH="$(abspath $(VENV))/bin:$$PATH" xvfb-run -a -s "-screen 0 1600x1000x24" \
 		$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@if grep -l "\.\. auto" docs/_build/html/generated/*.html; then \
+		echo "docs: the API pages above show raw directives instead of the docstrings"; exit 1; fi
 	@echo "docs: docs/_build/html/index.html"
 
 lint: $(VENV)/.test-installed

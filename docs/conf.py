@@ -24,7 +24,8 @@ extensions = [
 ]
 
 # the tutorials live in ../tutorials (where the tests run them); the build copies them in
-source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+# .rst first: autosummary writes its stub pages with the first suffix
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "scripts", "README.md", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
 
@@ -43,7 +44,10 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_param = True
 napoleon_use_ivar = True  # dataclass fields are documented by autodoc; no duplicate entries
+# our Returns sections are prose ("None, or the modified copy. Writes ..."), not "type : text" items
+napoleon_custom_sections = ["Returns"]
 typehints_defaults = "comma"
+typehints_document_rtype = False
 always_document_param_types = False
 
 html_theme = "sphinx_book_theme"
