@@ -34,6 +34,7 @@ myst_heading_anchors = 3
 nb_execution_mode = "force"  # every build runs every tutorial on the bundled data
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
+nb_execution_in_temp = True  # files the tutorials write stay out of the source tree
 nb_merge_streams = True
 
 autosummary_generate = True
