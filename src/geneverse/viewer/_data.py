@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -165,15 +164,18 @@ def score_programs_available(adata: AnnData, scores_key: str = DEFAULT_SCORES_KE
     return []
 
 
-def unscored_programs_key(adata: AnnData) -> str | None:
-    """The ``uns['gv']`` key of programs that could be scored (written by ``gv.tl.programs``), if any."""
+def _programs_keys(adata: AnnData) -> list[str]:
+    """The ``uns['gv']`` keys of the programs written by ``gv.tl.programs``, in order."""
     store = adata.uns.get(UNS_KEY, {})
     if not isinstance(store, dict):
-        return None
-    for key, record in store.items():
-        if isinstance(record, dict) and record.get("kind") == "programs":
-            return str(key)
-    return None
+        return []
+    return [str(key) for key, record in store.items() if isinstance(record, dict) and record.get("kind") == "programs"]
+
+
+def unscored_programs_key(adata: AnnData) -> str | None:
+    """The ``uns['gv']`` key of programs that could be scored (written by ``gv.tl.programs``), if any."""
+    keys = _programs_keys(adata)
+    return keys[0] if keys else None
 
 
 def program_values(adata: AnnData, program: str, scores_key: str = DEFAULT_SCORES_KEY) -> np.ndarray:
@@ -209,18 +211,24 @@ def program_values(adata: AnnData, program: str, scores_key: str = DEFAULT_SCORE
     return scores[program].to_numpy(dtype=float)
 
 
+def match_gene(adata: AnnData, query: str) -> str | None:
+    """The gene named ``query``: exact, else case-insensitive; ``None`` when there is none."""
+    if query in adata.var_names:
+        return query
+    lowered = query.lower()
+    return next((str(g) for g in adata.var_names if str(g).lower() == lowered), None)
+
+
 def find_gene(adata: AnnData, query: str) -> str:
     """The gene named ``query`` (exact, else case-insensitive), or a KeyError suggesting close names."""
-    names = adata.var_names
-    if query in names:
-        return query
-    lowered = {str(g).lower(): str(g) for g in names}
-    if query.lower() in lowered:
-        return lowered[query.lower()]
+    matched = match_gene(adata, query)
+    if matched is not None:
+        return matched
+    names = [str(g) for g in adata.var_names]
     # names containing the query first (typing "CD3" finds CD3D, CD3E, CD3G), then look-alikes
-    close = sorted((g for g in lowered.values() if query.lower() in g.lower()), key=lambda g: (len(g), g))[:5]
+    close = sorted((g for g in names if query.lower() in g.lower()), key=lambda g: (len(g), g))[:5]
     if not close:
-        close = difflib.get_close_matches(query, [str(g) for g in names], n=5, cutoff=0.6)
+        close = difflib.get_close_matches(query, names, n=5, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise KeyError(f"Gene {query!r} not in adata.var_names.{hint}")
 
@@ -267,12 +275,14 @@ def top_genes(adata: AnnData, program: str, n: int = 10, scores_key: str = DEFAU
     -------
     Gene names, most central first; empty when the program's genes are not recorded.
     """
-    store = adata.uns.get(UNS_KEY, {})
-    record = store.get(scores_key, {}) if isinstance(store, dict) else {}
+    keys = _programs_keys(adata)
+    if not keys:
+        return []
+    store = adata.uns[UNS_KEY]
+    record = store.get(scores_key)
     source = record.get("programs") if isinstance(record, dict) else None
-    candidates = [source] if isinstance(source, str) and source in store else []
-    candidates += [k for k, r in store.items() if isinstance(r, dict) and r.get("kind") == "programs"]
-    for key in candidates:
+    # the programs these scores were computed from first, then any others
+    for key in ([source] if source in keys else []) + keys:
         genes = store[key].get("programs", {}).get(program)
         if genes is not None:
             return [str(g) for g in np.asarray(genes)[:n]]
@@ -290,14 +300,3 @@ def contrast_limits(values: np.ndarray, percentiles: tuple[float, float] = (1.0,
     if high <= low:
         high = low + 1.0
     return low, high
-
-
-def describe_file_problem(adata: Any, path: str, spatial_key: str = "spatial") -> str | None:
-    """Why ``path`` cannot be shown on tissue, or ``None`` when it can."""
-    if not isinstance(adata, AnnData):
-        return f"{path} is not an AnnData .h5ad file."
-    try:
-        _coordinates(adata, spatial_key)
-    except ValueError as error:
-        return f"{path}: {error}"
-    return None

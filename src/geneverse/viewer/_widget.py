@@ -25,6 +25,7 @@ from ._data import (
     contrast_limits,
     find_gene,
     gene_values,
+    match_gene,
     program_values,
     score_programs_available,
     top_genes,
@@ -248,8 +249,7 @@ class ProgramWidget(Container):
         adata = self.adata
         if adata is None or not text:
             return
-        lowered = text.lower()
-        if text in adata.var_names or lowered in {str(g).lower() for g in adata.var_names}:
+        if match_gene(adata, text) is not None:
             self._kind.value = "gene"
             self.show_current()
 
