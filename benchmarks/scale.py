@@ -21,13 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from coexpression import peak_rss_gb  # VmHWM: ru_maxrss would carry the parent's peak over exec
 
 N_GENES = 2000
 CHUNK = 20_000
@@ -78,14 +79,6 @@ def _open(path: str, mode: str):
     return ad.AnnData(X=lazy, obs=backed.obs.copy(), var=backed.var.copy())
 
 
-def _peak_rss_gb() -> float:
-    """Peak RSS of this process (VmHWM: unlike ru_maxrss it does not carry the parent's RSS over exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024**2
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-
-
 def run_one(path: str, mode: str) -> dict:
     """One mode on one file, in this (fresh) process; prints a JSON line."""
     import geneverse as gv
@@ -98,7 +91,7 @@ def run_one(path: str, mode: str) -> dict:
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
         )
         client = distributed.Client(cluster)
-    imported_gb = _peak_rss_gb()
+    imported_gb = peak_rss_gb()
     started = time.perf_counter()
     adata = _open(path, mode)
     load_s = time.perf_counter() - started
@@ -119,10 +112,10 @@ def run_one(path: str, mode: str) -> dict:
         begun = time.perf_counter()
         call()
         timings[name] = time.perf_counter() - begun
-        peaks[name] = _peak_rss_gb()
+        peaks[name] = peak_rss_gb()
     workers_gb = 0.0
     if client is not None:
-        workers_gb = sum(client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2).values())
+        workers_gb = sum(client.run(peak_rss_gb).values())
         client.close()
     return {
         "mode": mode,
