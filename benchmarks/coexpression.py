@@ -17,6 +17,7 @@ bin-indicator matrix, which the exact binned MI needs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -49,6 +50,18 @@ def peak_rss_gb() -> float:
         return _status_gb("VmHWM")
     except (OSError, KeyError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def peer_installed(module: str) -> bool:
+    """Whether genevector's ``module`` imports; says how to install the peer when it does not."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        print(
+            "genevector 1.0.0 is not installed: run `python benchmarks/install_genevector.py` first.", file=sys.stderr
+        )
+        return False
+    return True
 
 
 def start_measuring() -> float:
@@ -280,12 +293,7 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
-    try:
-        import genevector.metrics  # noqa: F401
-    except ImportError:
-        print(
-            "genevector 1.0.0 is not installed: run `python benchmarks/install_genevector.py` first.", file=sys.stderr
-        )
+    if not peer_installed("genevector.metrics"):
         return 1
     import threadpoolctl
 

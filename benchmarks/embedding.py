@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from coexpression import peer_installed
+
 PEER_EPOCHS = {"pbmc68k counts": 60, "synthetic NB 2000": 6}
 
 
@@ -185,12 +187,7 @@ def main() -> int:
         else:
             print(json.dumps(pairs_worker(task["genes"], task["dims"], task["check"])))
         return 0
-    try:
-        import genevector.model  # noqa: F401
-    except ImportError:
-        print(
-            "genevector 1.0.0 is not installed: run `python benchmarks/install_genevector.py` first.", file=sys.stderr
-        )
+    if not peer_installed("genevector.model"):
         return 1
     rows: dict = {"training": [], "pairs": []}
     with tempfile.TemporaryDirectory() as tmp:
