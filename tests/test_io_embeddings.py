@@ -34,6 +34,17 @@ def test_round_trip_every_format(embedded, tmp_path, suffix):
     assert fresh.uns["gv"]["X_in"]["n_missing"] == 0
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_table_gene_names_are_read_as_text(tmp_path, suffix):
+    # "1" and "1 " are two genes; read as numbers they both became 1 (found by the fuzz test)
+    adata = AnnData(X=sp.csr_matrix((2, 3)))
+    adata.var_names = ["1", "1 ", "007"]
+    adata.varm["X_gv"] = np.arange(9.0).reshape(3, 3)
+    path = gv.io.write_embeddings(adata, tmp_path / f"numeric{suffix}")
+    gv.io.read_embeddings(adata, path, key_added="back")
+    np.testing.assert_array_equal(adata.varm["back"], adata.varm["X_gv"])
+
+
 def test_missing_genes_become_nan_with_a_warning(embedded, tmp_path):
     path = tmp_path / "partial.txt"
     path.write_text("CD3D 1 0 0\nLYZ 0 1 0\nOTHER 0 0 1\n")  # no header, like some Gene2vec files

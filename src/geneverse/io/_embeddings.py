@@ -85,7 +85,8 @@ def _read_table(
             raise ValueError(f"{path.name} holds a {type(mapping).__name__}, not a dict of gene -> vector.")
         return _read_table(mapping, None, None)
     if kind in ("csv", "tsv"):
-        frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", index_col=0)
+        # gene names are text: unparsed, "1 " and "1" would both become the number 1
+        frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", index_col=0, dtype={0: str})
         return _read_table(frame, None, None)
     vectors = np.load(path, allow_pickle=False)
     if vectors.ndim != 2:
