@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -140,3 +141,59 @@ def test_embed_command(adata, tmp_path, capsys):
     assert code == 0 and "trained varm['X_gv']" in capsys.readouterr().out
     result = ad.read_h5ad(output)
     assert result.varm["X_gv"].shape == (adata.n_vars, 4) and "gv_pearson" in result.varp
+
+
+def _bad_arguments(folder):
+    """Each: arguments, a phrase of the one-line error. ``IN`` is a valid .h5ad input."""
+    missing = folder / "missing"
+    return [
+        (["coexpression", "IN", "--output", str(folder)], "is a folder"),
+        (["coexpression", "IN", "--table", str(missing / "m.tsv")], "does not exist"),
+        (["coexpression", "IN", "--top", "0"], "--top must be a positive integer"),
+        (["coexpression", "IN", "--n-bins", "-3"], "--n-bins must be a positive integer"),
+        (["coexpression", str(missing / "x.h5ad")], "no such file"),
+        (["coexpression", str(folder)], "is a folder"),
+        (["coexpression", "TEXT"], "not a readable .h5ad"),
+        (["embed", "IN", "--output", str(missing / "o.h5ad")], "does not exist"),
+        (["embed", "IN", "--n-components", "0"], "--n-components must be a positive integer"),
+        (["embed", "IN", "--seed", "-1"], "--seed must be a non-negative integer"),
+        (["similar", "IN", "g0", "--n", "0"], "--n must be a positive integer"),
+        (["similar", "IN", "g0", "--markdown", str(folder)], "is a folder"),
+        (["analogy", "IN", "g0"], "needs 3 gene(s)"),
+        (["similar", "TEXT", "g0"], "not a readable .h5ad"),
+        (["bedspace", "search", "--input", "IN"], "needs --query"),
+        (["bedspace", "train", "--input", "IN", "--output", str(folder / "m.h5ad")], "needs --labels"),
+        (["bedspace", "train", "--input", "IN", "--labels", "x"], "needs --output"),
+        (["bedspace", "train", "--input", "IN", "--labels", "x", "--output", str(folder)], "is a folder"),
+        (["bedspace", "train", "--input", "IN", "--labels", "x", "--output", "o.h5ad", "--lr", "inf"], "--lr"),
+        (["bedspace", "preprocess", "--input", str(missing), "--universe", "u.bed", "--output", "o.h5ad"], "folder"),
+        (["bedspace", "search", "--input", "IN", "-q", "x", "--plot", str(missing / "p.png")], "does not exist"),
+        (["bedspace", "distances", "--input", "IN"], "needs --output"),
+        (["coexpression", "IN", "--table", "IN"], "its own name"),
+        (["demo", "--out", "TEXT"], "is a file"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_arguments(Path(".")))))
+def test_bad_arguments_fail_in_one_line_before_touching_the_input(case, adata, tmp_path, capsys, monkeypatch):
+    import geneverse as gv
+
+    path, text = tmp_path / "in.h5ad", tmp_path / "notes.h5ad"
+    adata.write_h5ad(path)
+    text.write_text("not an h5ad file\n")
+    before = path.read_bytes()
+    arguments, phrase = _bad_arguments(tmp_path)[case]
+    arguments = [str(path) if a == "IN" else str(text) if a == "TEXT" else a for a in arguments]
+
+    def no_computation(*args, **kwargs):
+        raise AssertionError("computed before checking the arguments")
+
+    for name in ("coexpression", "embed", "similar", "analogy"):
+        monkeypatch.setattr(gv.tl, name, no_computation)
+    monkeypatch.setattr(gv.regions, "train", no_computation)
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("geneverse: error:"), error
+    assert phrase in error
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "gv-cache") == ["in.h5ad", "notes.h5ad"]

@@ -29,7 +29,7 @@ def test_round_trip_every_format(embedded, tmp_path, suffix):
     path = gv.io.write_embeddings(embedded, tmp_path / f"emb{suffix}")
     fresh = embedded.copy()
     del fresh.varm["X_gv"]
-    gv.io.read_embeddings(fresh, path, key_added="X_in")
+    gv.io.read_embeddings(fresh, path, key_added="X_in", allow_pickle=suffix == ".pkl")
     np.testing.assert_allclose(fresh.varm["X_in"], embedded.varm["X_gv"], rtol=1e-6)
     assert fresh.uns["gv"]["X_in"]["n_missing"] == 0
 
@@ -62,7 +62,7 @@ def test_genept_pickle_mapping_case_and_gene_column(embedded, tmp_path):
     path = tmp_path / "genept.pickle"
     path.write_bytes(pickle.dumps(genept))
     with pytest.warns(UserWarning, match="no vector"):
-        gv.io.read_embeddings(embedded, path, key_added="X_genept", case_sensitive=False)
+        gv.io.read_embeddings(embedded, path, key_added="X_genept", case_sensitive=False, allow_pickle=True)
     np.testing.assert_array_equal(embedded.varm["X_genept"][3], [3, 4])
     frame = pd.DataFrame([[1.0, 1.0]] * 6, index=embedded.var["ensembl"])
     gv.io.read_embeddings(embedded, frame, key_added="X_ens", gene_column="ensembl")

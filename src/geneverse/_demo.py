@@ -60,6 +60,8 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
 
     import geneverse as gv
 
+    from ._files import write_h5ad, write_table, write_text
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     adata = gv.datasets.pbmc68k()
@@ -158,29 +160,31 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         "vectors": out / "gene_vectors.txt",
         "h5ad": out / "pbmc68k_geneverse.h5ad",
     }
-    neighbours.to_csv(paths["neighbours"], sep="\t", index=False)
-    paths["report"].write_text(
+    # every file is written atomically: an interrupted demo leaves earlier outputs whole
+    write_table(neighbours, paths["neighbours"], sep="\t", index=False)
+    write_text(
+        paths["report"],
         f"# geneverse demo: pbmc68k\n\n## Analogy {' - '.join(ANALOGY[:2])} + {ANALOGY[2]}\n\n"
         + gv.io.to_markdown(analogy, adata)
         + f"\n## Pairs like {PAIR_QUERY[0]} - {PAIR_QUERY[1]}\n\n"
-        + gv.io.to_markdown(pairs_like)
+        + gv.io.to_markdown(pairs_like),
     )
     gv.io.write_embeddings(adata, paths["vectors"])
-    program_table.to_csv(paths["programs"], sep="\t", index=False)
-    best.to_csv(paths["program_by_population"], sep="\t", index=False)
+    write_table(program_table, paths["programs"], sep="\t", index=False)
+    write_table(best, paths["program_by_population"], sep="\t", index=False)
     ax = gv.pl.gene_map(adata, show=False, save=paths["gene_map"])
     plt.close(ax.figure)
     axes = gv.pl.programs(adata, show=False, save=paths["program_scores"])
     plt.close(axes[0, 0].figure)
     ax = gv.pl.loss(adata, show=False, save=paths["loss"])
     plt.close(ax.figure)
-    pairs.to_csv(paths["top_pairs"], sep="\t", index=False)
-    partners.to_csv(paths["marker_partners"], sep="\t", index=False)
+    write_table(pairs, paths["top_pairs"], sep="\t", index=False)
+    write_table(partners, paths["marker_partners"], sep="\t", index=False)
     gv.io.write_coexpression(adata, paths["matrix"], "gv_mi")
     for key, path in (("gv_mi", paths["heatmap"]), ("gv_mi_all_cells", paths["heatmap_all_cells"])):
         ax = gv.pl.coexpression(adata, key, n_genes=40, show=False, save=path)
         plt.close(ax.figure)
-    adata.write_h5ad(paths["h5ad"])
+    write_h5ad(adata, paths["h5ad"])
     print(f"\nWrote {', '.join(p.name for p in paths.values())} to {out.resolve()}")
     return {
         "paths": paths,

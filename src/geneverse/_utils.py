@@ -28,6 +28,31 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as an int if it is a non-negative integer (not a bool, float or string); else TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(
+            f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__}); e.g. {name}=0."
+        )
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value}; e.g. {name}=0.")
+    return int(value)
+
+
+def check_finite_number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
+    """``value`` as a float if it is a finite real number (optionally > 0 or >= 0), else a TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}; pass a finite number.")
+    if positive and number <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}.")
+    if nonnegative and number < 0:
+        raise ValueError(f"{name} must be non-negative, got {value!r}.")
+    return number
+
+
 def is_mudata(data: object) -> bool:
     """Whether ``data`` is a MuData (checked without importing mudata)."""
     return hasattr(data, "mod") and not isinstance(data, AnnData)
@@ -171,14 +196,24 @@ def resolve_device(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other values are checked."""
     if device == "auto" and not _cuda_possible():
         return "cpu"
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string ('auto', 'cpu' or 'cuda'), got {type(device).__name__}.")
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except RuntimeError as error:
         raise ValueError(f"Unknown torch device {device!r}; use 'auto', 'cpu' or 'cuda'.") from error
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu'.")
+    if parsed.type not in ("cpu", "cuda"):
+        # mps, meta, xla ...: geneverse's kernels (sparse products, generators) are written for CPU and CUDA
+        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda'.")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu'.")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} but torch sees {torch.cuda.device_count()} CUDA GPU(s); use 'cuda' or 'cuda:0'."
+            )
     return device

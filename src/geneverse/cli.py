@@ -11,6 +11,8 @@ from pathlib import Path
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder (it is created if missing).")
     run_demo(args.out, progress=not args.no_progress, use_cache=not args.no_cache)
     return 0
 
@@ -32,12 +34,46 @@ def _add_input_options(parser: argparse.ArgumentParser, target_help: str) -> Non
     )
 
 
-def _coexpression(args: argparse.Namespace) -> int:
-    import anndata as ad
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"{option} must be a positive integer, got {value}.")
 
+
+def _input_file(path: str, option: str = "input") -> None:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{option}: no such file: {path}")
+    if Path(path).is_dir():
+        raise ValueError(f"{option}: {path} is a folder; give an .h5ad file.")
+
+
+def _output(path: str | None, option: str) -> None:
+    """Check an output path before any work (a folder, a missing folder, no write permission)."""
+    from ._files import check_output_path
+
+    if path is not None:
+        check_output_path(path, option)
+
+
+def _input_and_output(args: argparse.Namespace) -> str:
+    """The checked input .h5ad and where the result goes (``--output``, default: the input, replaced atomically)."""
+    _input_file(args.input)
+    output = args.output or args.input
+    _output(output, "--output")
+    return output
+
+
+def _coexpression(args: argparse.Namespace) -> int:
     import geneverse as gv
 
-    adata = ad.read_h5ad(args.input)
+    from ._files import write_h5ad
+
+    output = _input_and_output(args)
+    _output(args.table, "--table")
+    if args.table is not None and Path(args.table).resolve() == Path(output).resolve():
+        raise ValueError(f"--table {args.table} is the .h5ad file the result goes to; give the table its own name.")
+    _positive(args.top, "--top")
+    _positive(args.n_bins, "--n-bins")
+    adata = _read(args.input)
     kwargs = {"n_bins": args.n_bins} if args.target == "mi" and args.n_bins is not None else None
     gv.tl.coexpression(
         adata,
@@ -52,8 +88,7 @@ def _coexpression(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     key = args.key_added or f"gv_{args.target}"
-    output = args.output or args.input
-    adata.write_h5ad(output)
+    write_h5ad(adata, output)  # atomic: the input survives a failed write
     print(f"wrote varp[{key!r}] to {output}")
     if args.table:
         gv.io.write_coexpression(adata, args.table, key)
@@ -63,17 +98,28 @@ def _coexpression(args: argparse.Namespace) -> int:
 
 
 def _read(path: str):
+    """Read an .h5ad file; a file that is not one gives a one-line ValueError."""
     import anndata as ad
 
-    if not Path(path).exists():
-        raise FileNotFoundError(f"No such file: {path}")
-    return ad.read_h5ad(path)
+    _input_file(path)
+    try:
+        return ad.read_h5ad(path)
+    except Exception as error:  # noqa: BLE001 - whatever a damaged file raises, the user gets one line
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{path} is not a readable .h5ad file ({reason}).") from None
 
 
 def _run_queries(args: argparse.Namespace, arity: int, query: Callable[[list[str]], object], title: str) -> int:
     """Answer one query from the command line, or one per stdin line with ``--interactive``."""
     import geneverse as gv
 
+    from ._files import write_text
+    from .io._markdown import escape
+
+    _positive(args.n, "--n")
+    _output(args.markdown, "--markdown")
+    if not args.interactive and len(args.genes) != arity:
+        raise ValueError(f"{title} needs {arity} gene(s), got {len(args.genes)} (or use --interactive).")
     adata = _read(args.input)
     reports = []
 
@@ -84,7 +130,8 @@ def _run_queries(args: argparse.Namespace, arity: int, query: Callable[[list[str
             print(f"geneverse: {error.args[0] if error.args else error}", file=sys.stderr)
             return False
         print(table.to_string(index=False))
-        reports.append(f"## {title} {' '.join(genes)}\n\n" + gv.io.to_markdown(table, adata))
+        heading = escape(f"{title} {' '.join(genes)}")
+        reports.append(f"## {heading}\n\n" + gv.io.to_markdown(table, adata))
         return True
 
     if args.interactive:
@@ -100,11 +147,9 @@ def _run_queries(args: argparse.Namespace, arity: int, query: Callable[[list[str
             sys.stdout.flush()
         ok = True
     else:
-        if len(args.genes) != arity:
-            raise ValueError(f"{title} needs {arity} gene(s), got {len(args.genes)} (or use --interactive).")
         ok = answer(args.genes)
     if args.markdown and reports:
-        Path(args.markdown).write_text("\n".join(reports))
+        write_text(args.markdown, "\n".join(reports))
         print(f"wrote {args.markdown}", file=sys.stderr)
     return 0 if ok else 2
 
@@ -139,6 +184,13 @@ def _pairs(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     import geneverse as gv
 
+    from ._files import write_h5ad
+
+    output = _input_and_output(args)
+    _positive(args.n_components, "--n-components")
+    _positive(args.epochs, "--epochs")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}.")
     adata = _read(args.input)
     target_key = f"gv_{args.target}"
     gv.tl.coexpression(
@@ -157,8 +209,7 @@ def _embed(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     record = adata.uns["gv"][args.key_added]
-    output = args.output or args.input
-    adata.write_h5ad(output)
+    write_h5ad(adata, output)  # atomic: the input survives a failed write
     print(
         f"trained varm[{args.key_added!r}] ({args.method}, {args.n_components} dims) on varp[{target_key!r}]: "
         f"{record['epochs_run']} epochs, final loss {record['final_loss']:.4g}, {record['seconds']:.1f} s; "
@@ -178,28 +229,56 @@ def _add_query_options(parser: argparse.ArgumentParser, metavar: str) -> None:
 
 
 def _bar_plot(table, path: str, title: str) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ._files import save_figure
 
-    fig, ax = plt.subplots(figsize=(6, 0.35 * len(table) + 1.2))
+    fig = Figure(figsize=(6, 0.35 * len(table) + 1.2))  # no pyplot: no GUI backend needed
+    ax = fig.subplots()
     ax.barh(table.iloc[::-1, 0].astype(str), table["similarity"].iloc[::-1], color="tab:blue")
     ax.set_xlabel("cosine similarity")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save_figure(fig, path, dpi=150)
+
+
+def _check_bedspace(args: argparse.Namespace) -> None:
+    """Every argument of a bedspace step, checked before any work."""
+    needs = {
+        "preprocess": ("--universe", "--output"),
+        "train": ("--labels", "--output"),
+        "distances": ("--output",),
+        "search": ("--query",),
+    }[args.action]
+    given = {"--universe": args.universe, "--output": args.output, "--labels": args.labels, "--query": args.query}
+    missing = [option for option in needs if not given[option]]
+    if missing:
+        raise ValueError(f"bedspace {args.action} needs {' and '.join(missing)}.")
+    if args.action == "preprocess":
+        if not Path(args.input).is_dir():
+            raise FileNotFoundError(f"--input: {args.input} is not a folder of BED files.")
+        if not Path(args.universe).is_file():
+            raise FileNotFoundError(f"--universe: no such file: {args.universe}")
+    else:
+        _input_file(args.input, "--input")
+    _output(args.output, "--output")
+    _output(args.plot, "--plot")
+    _positive(args.dim, "--dim")
+    _positive(args.epochs, "--epochs")
+    _positive(args.n, "-n")
+    if not args.lr > 0 or args.lr == float("inf"):
+        raise ValueError(f"--lr must be a positive finite number, got {args.lr}.")
 
 
 def _bedspace(args: argparse.Namespace) -> int:
-    import anndata as ad
-
     import geneverse as gv
 
+    from ._files import write_h5ad, write_table
+
+    _check_bedspace(args)
     if args.action == "preprocess":
         tokens = gv.regions.tokenize(args.input, args.universe, metadata=args.metadata)
-        tokens.write_h5ad(args.output)
+        write_h5ad(tokens, args.output)
         report = tokens.uns["gv"]["tokenize"]
         print(
             f"{tokens.n_obs} sets x {tokens.n_vars} universe regions -> {args.output} "
@@ -207,26 +286,24 @@ def _bedspace(args: argparse.Namespace) -> int:
             f"{list(report['unknown_chromosomes'])})"
         )
     elif args.action == "train":
-        if not args.labels:
-            raise ValueError("bedspace train needs --labels (obs columns with the sets' labels).")
         model = _read(args.input)
         gv.regions.train(
             model, args.labels, dim=args.dim, epochs=args.epochs, lr=args.lr, progress=not args.no_progress
         )
-        model.write_h5ad(args.output)
+        write_h5ad(model, args.output)
         loss = model.uns["gv"]["X_bedspace"]["loss"]
         print(f"trained {model.n_vars} region and {len(model.uns['gv']['X_bedspace']['labels'])} label vectors; "
               f"loss {loss[0]:.4g} -> {loss[-1]:.4g}; wrote {args.output}")  # fmt: skip
     elif args.action == "distances":
         table = gv.regions.distances(_read(args.input), args.type)
-        table.to_csv(args.output, sep="\t", float_format="%.6g")
+        write_table(table, args.output, sep="\t", float_format="%.6g")
         print(f"wrote the {args.type} cosine similarities ({table.shape[0]} x {table.shape[1]}) to {args.output}")
     else:
-        model = ad.read_h5ad(args.input)
+        model = _read(args.input)
         table = gv.regions.search(model, args.query, args.type, args.n)
         print(table.to_string(index=False))
         if args.output:
-            table.to_csv(args.output, sep="\t", index=False)
+            write_table(table, args.output, sep="\t", index=False)
         if args.plot:
             _bar_plot(table, args.plot, f"{args.type}: {args.query}")
     return 0
@@ -245,9 +322,13 @@ def _cache(args: argparse.Namespace) -> int:
     import geneverse as gv
 
     if args.action == "clear":
-        print(f"removed {gv.cache.clear()} entries from {gv.cache.cache_dir()}")
+        print(f"removed {gv.cache.clear()} files (entries and orphaned temporary files) from {gv.cache.cache_dir()}")
     else:
-        print(f"{gv.cache.cache_dir()}: {len(gv.cache.entries())} entries")
+        state = gv.cache.info()
+        print(
+            f"{state['directory']}: {state['entries']} entries, {state['bytes'] / 1e6:.1f} MB; "
+            f"{state['orphans']} orphaned temporary files (older than an hour; `geneverse cache clear` removes them)"
+        )
     return 0
 
 
@@ -359,9 +440,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError) as error:
-        print(f"geneverse: error: {error}", file=sys.stderr)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        # bad arguments and bad files: one line, no traceback (KeyError's str() would add quotes)
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        print(f"geneverse: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("geneverse: interrupted; no file was changed by the unfinished step.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -4,12 +4,17 @@ All of them are functions of ``X.T @ X`` (of X, its ranks shifted so zeros stay 
 detection indicator) and column sums, accumulated over chunks of cells. Centring is implicit
 (``X.T @ X - n * mean mean.T``), so a sparse matrix is never densified; chunks denser than
 :data:`DENSE_ABOVE` go through a dense BLAS product instead, which is faster there.
+
+Implicit centring cancels catastrophically for a gene whose mean is large against its spread
+(``1e6 + noise``): Pearson's correlation then recomputes the rows of those few genes in a second
+pass over the cells with explicit centring (:func:`centred_rows`); every other gene keeps the
+one-pass result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -19,14 +24,24 @@ from ._chunks import CellChunks, gene_values
 
 DENSE_ABOVE = 0.1
 
+#: A gene is recomputed with explicit centring when ``mean^2 > ILL_CONDITIONED * variance``: implicit
+#: centring loses about ``log10(mean^2 / variance)`` of float64's ~16 digits.
+ILL_CONDITIONED = 1e6
+
 
 @dataclass
 class Gram:
-    """``X.T @ X`` (float64), column sums and the number of cells."""
+    """``X.T @ X`` (float64), column sums and the number of cells.
+
+    ``chunks`` and ``transform`` (set by :func:`accumulate_gram`) let :func:`pearson_from_gram`
+    read the cells again for genes whose implicit centring is ill-conditioned.
+    """
 
     gram: np.ndarray
     sums: np.ndarray
     n_cells: int
+    chunks: CellChunks | None = field(default=None, repr=False)
+    transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = field(default=None, repr=False)
 
 
 def _chunk_gram(chunk: sp.csr_matrix) -> np.ndarray:
@@ -52,17 +67,110 @@ def accumulate_gram(
 ) -> Gram:
     """Sum ``X.T @ X`` and column sums over the chunks (of ``transform(chunk)`` if given)."""
     gram, sums = chunks.map_reduce(partial(_gram_and_sums, transform=transform), progress=progress)
-    return Gram(gram, sums, chunks.n_cells)
+    return Gram(gram, sums, chunks.n_cells, chunks, transform)
+
+
+@dataclass
+class CentredRows:
+    """Exactly centred cross-products of a few genes ``B`` with all genes, and their value range."""
+
+    cross: np.ndarray  # len(B) x genes: sum over cells of (x_b - m_b) * x_j
+    centred_sums: np.ndarray  # len(B): sum over cells of (x_b - m_b)
+    own: np.ndarray  # len(B) x len(B): sum over cells of (x_b - m_b)(x_c - m_c)
+    low: np.ndarray  # len(B): smallest value over all cells (implicit zeros included)
+    high: np.ndarray  # len(B): largest value
+
+
+def _chunk_centred_rows(
+    chunk: sp.csr_matrix,
+    genes: np.ndarray,
+    means: np.ndarray,
+    transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None,
+) -> CentredRows:
+    if transform is not None:
+        chunk = transform(chunk)
+    # Ill-conditioned genes are nonzero in (nearly) every cell, so their dense block is no larger
+    # than their share of the sparse chunk; the chunk itself stays sparse.
+    values = chunk[:, genes].toarray()
+    centred = values - means[genes]
+    return CentredRows(
+        cross=np.asarray(chunk.T @ centred).T,
+        centred_sums=centred.sum(axis=0),
+        own=centred.T @ centred,
+        low=values.min(axis=0, initial=np.inf),
+        high=values.max(axis=0, initial=-np.inf),
+    )
+
+
+def _combine_centred_rows(a: CentredRows, b: CentredRows) -> CentredRows:
+    return CentredRows(
+        a.cross + b.cross,
+        a.centred_sums + b.centred_sums,
+        a.own + b.own,
+        np.minimum(a.low, b.low),
+        np.maximum(a.high, b.high),
+    )
+
+
+def centred_rows(
+    chunks: CellChunks,
+    genes: np.ndarray,
+    means: np.ndarray,
+    transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = None,
+) -> CentredRows:
+    """Second pass over the cells: explicitly centred cross-products of ``genes`` with every gene.
+
+    Memory is ``len(genes) x n_genes`` for the result plus, per chunk of cells, a dense block of
+    the chosen genes.
+    """
+    return chunks.map_reduce(
+        partial(_chunk_centred_rows, genes=genes, means=means, transform=transform), _combine_centred_rows
+    )
+
+
+def _refine_ill_conditioned(stats: Gram, covariance: np.ndarray) -> np.ndarray:
+    """Recompute, in place, the covariance rows of genes whose implicit centring lost precision.
+
+    Returns the mask of genes that are truly constant (all values equal, implicit zeros included).
+    """
+    n = stats.n_cells
+    means = stats.sums / n
+    variance = np.diag(covariance) / n
+    squares = np.diag(stats.gram)
+    all_zero = squares == 0  # a sum of squares is 0 only when every value is exactly 0
+    ill = ~all_zero & ((means**2 > ILL_CONDITIONED * np.maximum(variance, 0.0)) | (variance <= 1e-12 * squares / n))
+    if not ill.any():
+        return all_zero
+    genes = np.flatnonzero(ill)
+    rows = centred_rows(stats.chunks, genes, means, stats.transform)
+    # sum (x_b - mu_b)(x_j - mu_j) = sum (x_b - m_b) x_j - mu_j sum (x_b - m_b), with m_b the mean as computed
+    cross = rows.cross - np.outer(rows.centred_sums, means)
+    own = rows.own - np.outer(rows.centred_sums, rows.centred_sums) / n
+    cross[:, genes] = own
+    covariance[genes, :] = cross
+    covariance[:, genes] = cross.T
+    constant = all_zero.copy()
+    constant[genes] = (rows.low == rows.high) | (np.diag(own) <= 0)
+    return constant
 
 
 def pearson_from_gram(stats: Gram) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson correlation; genes with zero variance get 0 everywhere. Also returns their mask."""
+    """Pearson correlation; genes with zero variance get 0 everywhere. Also returns their mask.
+
+    With ``stats.chunks`` (as :func:`accumulate_gram` leaves it), genes whose mean is large against
+    their spread are recomputed by explicit centring in a second pass, and a gene counts as constant
+    only when all its values are equal. Without it, a relative variance below 1e-12 counts as 0.
+    """
     n = stats.n_cells
     covariance = stats.gram - np.outer(stats.sums, stats.sums) / n
-    variance = np.diag(covariance).copy()
-    # Implicit centring leaves rounding noise where the variance is truly 0 (constant genes).
-    scale = np.maximum(np.diag(stats.gram), 1e-300)
-    constant = variance <= 1e-12 * scale
+    if stats.chunks is not None and n > 0:
+        constant = _refine_ill_conditioned(stats, covariance)
+        variance = np.diag(covariance).copy()
+    else:
+        variance = np.diag(covariance).copy()
+        # Implicit centring leaves rounding noise where the variance is truly 0 (constant genes).
+        scale = np.maximum(np.diag(stats.gram), 1e-300)
+        constant = variance <= 1e-12 * scale
     std = np.sqrt(np.where(constant, 1.0, variance))
     corr = covariance / std[:, None] / std[None, :]
     corr[constant, :] = 0.0

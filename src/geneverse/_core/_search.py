@@ -47,15 +47,20 @@ def top_indices(scores: np.ndarray, n: int, allowed: np.ndarray) -> np.ndarray:
 
 def similarity_to(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
     """Similarity of every row to ``query``: cosine, dot product, or negative Euclidean distance."""
-    clean = np.where(np.isfinite(vectors), vectors, 0.0).astype(np.float64)
     if metric == "cosine":
-        norm = np.linalg.norm(query)
-        return unit_rows(vectors) @ (query / norm if norm > 0 else query)
-    if metric == "dot":
-        return clean @ query
-    if metric == "euclidean":
-        return -np.linalg.norm(clean - query[None, :], axis=1)
-    raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
+        return unit_rows(vectors) @ unit_rows(np.asarray(query, dtype=np.float64)[None, :])[0]
+    if metric not in METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
+    valid = valid_rows(vectors)
+    clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = clean @ query if metric == "dot" else -np.linalg.norm(clean - query[None, :], axis=1)
+    if not np.isfinite(scores[valid]).all():
+        raise ValueError(
+            f"The vectors are too large for metric={metric!r} (the scores overflow float64); use "
+            "metric='cosine', which is scale-free, or rescale the vectors."
+        )
+    return scores
 
 
 def analogy_scores(vectors: np.ndarray, a: int, b: int, c: int, method: str, epsilon: float = 1e-3) -> np.ndarray:
@@ -110,6 +115,10 @@ def similar_pairs(
     if exclude is not None:
         allowed[exclude] = False
     clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
+    # cosines are scale-free: one global scale keeps squared norms of huge or tiny vectors finite
+    largest = np.abs(clean).max(initial=0.0)
+    if largest > 0:
+        clean /= largest
     query = clean[a] - clean[b]
     query_norm = np.linalg.norm(query)
     if query_norm == 0:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._utils import check_positive_int, resolve_modality
+from .._utils import check_positive_int, check_seed, resolve_modality
 
 
 def _representation(adata: Any, key: str) -> np.ndarray:
@@ -120,6 +120,7 @@ def cell_scores(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
+    seed = check_seed(seed)
     modality = resolve_modality(adata, mod)
     if label_key not in modality.obs:
         raise KeyError(f"No obs column {label_key!r}; columns: {list(modality.obs.columns)}.")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._core._search import valid_rows
-from .._utils import check_positive_int, resolve_modality
+from .._utils import check_positive_int, check_seed, resolve_modality
 from ..tl._queries import _labels, _vectors
 
 RANDOM_KEY = "random"
@@ -28,8 +28,14 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
     Returns
     -------
     Dict set name -> genes (in file order, duplicates and empty fields dropped).
+
+    Raises
+    ------
+    ValueError
+        A line lacks genes, two lines name the same set, or the file holds no set.
     """
     sets: dict[str, list[str]] = {}
+    lines: dict[str, int] = {}
     with Path(path).open() as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.rstrip("\n\r").split("\t")
@@ -37,6 +43,12 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
                 continue
             if len(fields) < 3:
                 raise ValueError(f"{path}:{number}: a GMT line needs a name, a description and genes (tab-separated).")
+            if fields[0] in lines:
+                raise ValueError(
+                    f"{path}: gene set {fields[0]!r} is defined twice, on lines {lines[fields[0]]} and {number}; "
+                    "rename one of them or merge their genes into one line."
+                )
+            lines[fields[0]] = number
             sets[fields[0]] = list(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
     if not sets:
         raise ValueError(f"{path} holds no gene set.")
@@ -94,7 +106,7 @@ def gene_set_auroc(
     min_genes
         Sets with fewer members among the evaluated genes are skipped (a fold needs positives).
     max_sets
-        Evaluate at most this many sets, the largest first (``None``: all).
+        Evaluate at most this many sets, the largest first (``None``: all; else a positive integer).
     random_baseline
         Also score random vectors (key ``"random"``).
     gene_symbols
@@ -113,6 +125,12 @@ def gene_set_auroc(
     """
     from sklearn.preprocessing import StandardScaler
 
+    seed = check_seed(seed)
+    if max_sets is not None:
+        try:
+            max_sets = check_positive_int("max_sets", max_sets)
+        except ValueError as error:
+            raise ValueError(f"{error} Use max_sets=None to evaluate every set.") from None
     modality = resolve_modality(adata, mod)
     check_positive_int("n_folds", n_folds)
     if n_folds < 2:
@@ -135,7 +153,7 @@ def gene_set_auroc(
     members = {name: np.isin(names, list(genes)) for name, genes in gene_sets.items()}
     sizes = {name: int(m.sum()) for name, m in members.items()}
     evaluated = [n for n in sorted(members, key=lambda n: (-sizes[n], n)) if n_folds <= min_genes <= sizes[n]]
-    evaluated = [n for n in evaluated if sizes[n] <= len(names) - n_folds][: max_sets if max_sets else None]
+    evaluated = [n for n in evaluated if sizes[n] <= len(names) - n_folds][:max_sets]
     if not evaluated:
         raise ValueError(
             f"No gene set has at least min_genes={min_genes} members among the {len(names)} embedded genes "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._utils import check_seed
+
 
 def region_sets(
     n_labels: int = 4,
@@ -46,6 +48,7 @@ def region_sets(
     """
     import bioframe
 
+    seed = check_seed(seed)
     if not 0 <= signal <= 1:
         raise ValueError(f"signal must be within [0, 1], got {signal}.")
     if n_labels * label_regions > universe_size:

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._utils import check_positive_int
+from .._utils import check_positive_int, check_seed
 
 
 def _program_activity(
@@ -136,6 +136,7 @@ def synthetic(
     (categorical, ``"none"`` for background genes), ``var['base_mean']``, ``obs['cell_type']``,
     ``obsm['program_activity']`` and, as requested, ``obsm['spatial']`` and ``obs['clone_id']``.
     """
+    seed = check_seed(seed)
     for name, value in {"n_cells": n_cells, "n_genes": n_genes, "n_programs": n_programs}.items():
         check_positive_int(name, value)
     per_program = genes_per_program if genes_per_program is not None else max(1, n_genes // (2 * n_programs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._files import write_h5ad
 from ._coexpression import coexpression_frame, top_pairs, write_coexpression
 from ._embeddings import read_embeddings, write_embeddings
 from ._markdown import to_markdown
@@ -13,4 +14,5 @@ __all__ = [
     "top_pairs",
     "write_coexpression",
     "write_embeddings",
+    "write_h5ad",
 ]

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._utils import UNS_KEY, check_positive_int, resolve_modality
+from .._files import check_output_path, write_table
+from .._utils import UNS_KEY, check_positive_int, check_unique_var_names, resolve_modality
 
 
 def coexpression_frame(adata: Any, key: str = "gv_mi", *, mod: str | None = None) -> pd.DataFrame:
@@ -31,6 +32,7 @@ def coexpression_frame(adata: Any, key: str = "gv_mi", *, mod: str | None = None
     Square DataFrame indexed and labelled by gene name.
     """
     adata = resolve_modality(adata, mod)
+    check_unique_var_names(adata)
     if key not in adata.varp:
         raise KeyError(
             f"No co-expression matrix varp[{key!r}]; run `gv.tl.coexpression(adata, key_added={key!r})` first. "
@@ -97,9 +99,9 @@ def write_coexpression(adata: Any, path: str | Path, key: str = "gv_mi", *, mod:
 
     Returns
     -------
-    The path written.
+    The path written (atomically: a failure leaves a previous file intact).
     """
-    path = Path(path)
+    path = check_output_path(path, "path")
     separator = "," if path.suffix.lower() == ".csv" else "\t"
-    coexpression_frame(adata, key, mod=mod).to_csv(path, sep=separator, float_format="%.6g")
+    write_table(coexpression_frame(adata, key, mod=mod), path, sep=separator, float_format="%.6g")
     return path

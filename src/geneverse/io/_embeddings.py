@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import warnings
 from collections.abc import Mapping, Sequence
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._files import atomic_open, check_output_path, write_table, write_text
 from .._utils import copy_container, resolve_modality, write_uns
 
 FORMATS = ("word2vec", "pickle", "csv", "tsv", "npy")
@@ -33,6 +36,55 @@ def _format_of(path: Path, format: str | None) -> str:
 
 def _npy_gene_path(path: Path) -> Path:
     return path.with_suffix(".genes.txt")
+
+
+#: First line of a ``.genes.txt`` written by :func:`write_embeddings`: ties it to its ``.npy``.
+_GENES_HEADER = "#geneverse-vectors "
+
+
+def _vectors_digest(vectors: np.ndarray) -> str:
+    """Hash of an array's dtype, shape and values (what ``np.save`` writes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{vectors.dtype.str}{vectors.shape}".encode())
+    digest.update(np.ascontiguousarray(vectors).tobytes())
+    return digest.hexdigest()
+
+
+#: What a GenePT-style pickle may contain: containers, numbers, strings and numpy arrays.
+_SAFE_GLOBALS = {
+    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
+    ("builtins", "frozenset"), ("builtins", "float"), ("builtins", "int"), ("builtins", "str"),
+    ("collections", "OrderedDict"), ("_codecs", "encode"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+      for name in ("_reconstruct", "scalar")),
+    *((module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")),
+}  # fmt: skip
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles only containers, numbers, strings and numpy arrays: no other class or function runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        # exact names only: a dotted name would be looked up attribute by attribute (a way out)
+        dtype_class = module == "numpy.dtypes" and name.isidentifier() and name.endswith("DType")
+        if (module, name) in _SAFE_GLOBALS or dtype_class:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"the pickle asks for {module}.{name}, which a gene -> vector table does not need; refused "
+            "(only dicts, lists, tuples, numbers, strings and numpy arrays are read)"
+        )
+
+
+def _read_pickle(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        try:
+            return _RestrictedUnpickler(handle).load()
+        except (
+            pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError,
+            MemoryError, OverflowError,
+        ) as error:  # fmt: skip
+            raise ValueError(f"{path.name} cannot be read as a pickled dict of gene -> vector: {error}.") from None
 
 
 def _read_word2vec(path: Path) -> tuple[list[str], np.ndarray]:
@@ -62,15 +114,34 @@ def _stack(rows: list[np.ndarray], names: list[str], source: str) -> np.ndarray:
     return np.vstack(rows)
 
 
+def _check_names(names: list[str], source: str) -> None:
+    """Gene names must be non-empty text (an empty name cannot be matched, written or read back)."""
+    empty = [i for i, name in enumerate(names) if name == ""]
+    if empty:
+        raise ValueError(
+            f"{source} has {len(empty)} empty gene name(s) (rows {empty[:5]}); give every vector a gene name."
+        )
+
+
 def _read_table(
-    source: Any, format: str | None, genes: Sequence[str] | str | Path | None
+    source: Any, format: str | None, genes: Sequence[str] | str | Path | None, allow_pickle: bool = False
 ) -> tuple[list[str], np.ndarray]:
     """Gene names and a genes x dims array from a path, a mapping or a DataFrame."""
     if isinstance(source, pd.DataFrame):
-        return [str(g) for g in source.index], source.to_numpy(dtype=np.float64)
+        names = [str(g) for g in source.index]
+        _check_names(names, "The DataFrame")
+        try:
+            return names, source.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"The embedding table has non-numeric entries ({error}).") from None
     if isinstance(source, Mapping):
         names = [str(k) for k in source]
-        return names, _stack([np.asarray(v, dtype=np.float64).ravel() for v in source.values()], names, "the mapping")
+        _check_names(names, "The mapping")
+        try:
+            rows = [np.asarray(v, dtype=np.float64).ravel() for v in source.values()]
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"The gene -> vector mapping has a non-numeric vector ({error}).") from None
+        return names, _stack(rows, names, "the mapping")
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"No embedding file at {path}.")
@@ -78,17 +149,25 @@ def _read_table(
     if kind == "word2vec":
         return _read_word2vec(path)
     if kind == "pickle":
-        # GenePT ships its embeddings as a pickled dict; unpickling runs code, so only load trusted files.
-        with open(path, "rb") as handle:
-            mapping = pickle.load(handle)
+        if not allow_pickle:
+            raise ValueError(
+                f"{path.name} is a pickle, and loading a pickle can run code hidden in it. If you trust the "
+                "file (e.g. GenePT's own release), pass allow_pickle=True: it is then read by a restricted "
+                "unpickler that accepts only dicts, lists, numbers, strings and numpy arrays."
+            )
+        mapping = _read_pickle(path)
         if not isinstance(mapping, Mapping):
             raise ValueError(f"{path.name} holds a {type(mapping).__name__}, not a dict of gene -> vector.")
         return _read_table(mapping, None, None)
     if kind in ("csv", "tsv"):
-        # gene names are text: unparsed, "1 " and "1" would both become the number 1
-        frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", index_col=0, dtype={0: str})
+        # gene names are plain text: no number parsing ("1 " and "1"), no NA parsing ("NA", "None", "nan")
+        frame = pd.read_csv(
+            path, sep="," if kind == "csv" else "\t", index_col=0, dtype={0: str}, keep_default_na=False,
+            na_values=[],
+        )  # fmt: skip
         return _read_table(frame, None, None)
-    vectors = np.load(path, allow_pickle=False)
+    with open(path, "rb") as handle:
+        vectors = np.load(handle, allow_pickle=False)
     if vectors.ndim != 2:
         raise ValueError(f"{path.name} holds an array of shape {vectors.shape}; expected genes x dims.")
     if genes is None:
@@ -100,10 +179,21 @@ def _read_table(
         genes = gene_file
     if isinstance(genes, str | Path):
         # one name per line, kept verbatim (names may hold spaces); only the final newline is dropped
-        genes = Path(genes).read_text(encoding="utf-8").removesuffix("\n").split("\n")
+        lines = Path(genes).read_text(encoding="utf-8").removesuffix("\n").split("\n")
+        if lines and lines[0].startswith(_GENES_HEADER):
+            fields = dict(f.split("=", 1) for f in lines[0][len(_GENES_HEADER) :].split() if "=" in f)
+            if fields.get("blake2b") != _vectors_digest(vectors):
+                raise ValueError(
+                    f"{Path(genes).name} was written for other vectors than those in {path.name} (one of the two "
+                    "was replaced or its writing was interrupted), so genes would get each other's vectors; "
+                    "write both again with gv.io.write_embeddings."
+                )
+            lines = lines[1:]
+        genes = lines
     names = [str(g) for g in genes]
     if len(names) != len(vectors):
         raise ValueError(f"{len(names)} gene names for {len(vectors)} vectors in {path.name}.")
+    _check_names(names, path.name)
     return names, vectors.astype(np.float64)
 
 
@@ -116,6 +206,7 @@ def read_embeddings(
     genes: Sequence[str] | str | Path | None = None,
     gene_column: str | None = None,
     case_sensitive: bool = True,
+    allow_pickle: bool = False,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
@@ -136,11 +227,16 @@ def read_embeddings(
         ``tsv``, ``npy``.
     genes
         For ``.npy``: the gene names (a list, or a text file with one per line); default: the file
-        ``<name>.genes.txt`` beside it, as :func:`write_embeddings` writes.
+        ``<name>.genes.txt`` beside it, as :func:`write_embeddings` writes (its first line then holds
+        a hash of the vectors, and a pair that does not belong together is refused).
     gene_column
         Match the source's gene names against this ``var`` column instead of ``var_names``.
     case_sensitive
         Match names exactly (default) or ignoring case.
+    allow_pickle
+        Read a ``.pkl``/``.pickle`` file. Off by default, since a crafted pickle can run code when
+        loaded; when on, the file is read by a restricted unpickler that builds only dicts, lists,
+        tuples, numbers, strings and numpy arrays, and refuses anything else.
     mod
         Modality of a MuData.
     copy
@@ -155,10 +251,18 @@ def read_embeddings(
     modality = resolve_modality(adata, mod)
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
-    names, vectors = _read_table(source, format, genes)
+    names, vectors = _read_table(source, format, genes, allow_pickle)
     if not np.isfinite(vectors).all():
         bad = [names[i] for i in np.flatnonzero(~np.isfinite(vectors).all(axis=1))[:5]]
         raise ValueError(f"The embedding has NaN or infinite values (e.g. genes {bad}); fix or drop those rows.")
+    limit = float(np.finfo(np.float32).max)
+    too_large = np.abs(vectors).max(axis=1, initial=0.0) > limit
+    if too_large.any():
+        bad = [names[i] for i in np.flatnonzero(too_large)[:5]]
+        raise ValueError(
+            f"The embedding has values beyond float32's range (|x| > {limit:.3g}, e.g. genes {bad}), which varm "
+            "stores as float32; rescale the vectors (e.g. divide by their largest value) first."
+        )
     if gene_column is not None and gene_column not in modality.var.columns:
         raise KeyError(f"gene_column={gene_column!r} is not a column of adata.var.")
     targets = modality.var_names if gene_column is None else modality.var[gene_column].astype(str)
@@ -222,7 +326,10 @@ def write_embeddings(
 ) -> Path:
     """Write ``varm[key]`` in one of the formats :func:`read_embeddings` reads.
 
-    Genes without a vector (NaN rows) are left out.
+    Genes without a vector (NaN rows) are left out. Everything is checked before anything is
+    written, and each file is written atomically (a temporary file, then a rename), so a failure
+    leaves any previous file intact. A ``.npy`` file's gene list ``<name>.genes.txt`` starts with
+    a line holding a hash of the vectors, so that a pair from different runs is refused when read.
 
     Parameters
     ----------
@@ -247,7 +354,7 @@ def write_embeddings(
     modality = resolve_modality(adata, mod)
     if key not in modality.varm:
         raise KeyError(f"No varm[{key!r}] to write; varm keys: {list(modality.varm.keys())}.")
-    path = Path(path)
+    path = check_output_path(path, "path")
     kind = _format_of(path, format)
     vectors = np.asarray(modality.varm[key], dtype=np.float64)
     keep = np.isfinite(vectors).all(axis=1)
@@ -255,23 +362,34 @@ def write_embeddings(
         raise KeyError(f"gene_symbols={gene_symbols!r} is not a column of adata.var.")
     labels = modality.var_names if gene_symbols is None else modality.var[gene_symbols].astype(str)
     names = [str(g) for g in np.asarray(labels)[keep]]
-    if any(any(ch.isspace() for ch in n) for n in names) and kind == "word2vec":
-        raise ValueError("Gene names contain whitespace, which the word2vec text format cannot hold; use .tsv.")
     vectors = vectors[keep]
+    # everything is checked before anything is written
+    _check_names(names, f"varm[{key!r}]'s genes")
+    if kind == "word2vec" and any(any(ch.isspace() for ch in n) for n in names):
+        raise ValueError("Gene names contain whitespace, which the word2vec text format cannot hold; use .tsv.")
+    if kind == "npy" and any("\n" in n or "\r" in n for n in names):
+        raise ValueError("Gene names contain line breaks, which the .genes.txt list cannot hold; use .tsv.")
+    if kind in ("pickle", "npy") and np.abs(vectors).max(initial=0.0) > np.finfo(np.float32).max:
+        raise ValueError(f"varm[{key!r}] has values beyond float32's range; rescale them or write .tsv/.txt.")
     if kind == "word2vec":
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(f"{len(names)} {vectors.shape[1]}\n")
-            for name, row in zip(names, vectors, strict=True):
-                handle.write(name + " " + " ".join(repr(float(v)) for v in row) + "\n")
+        lines = [f"{len(names)} {vectors.shape[1]}"]
+        lines += [name + " " + " ".join(repr(float(v)) for v in row) for name, row in zip(names, vectors, strict=True)]
+        write_text(path, "\n".join(lines) + "\n")
     elif kind == "pickle":
-        with open(path, "wb") as handle:
+        with atomic_open(path, "wb") as handle:
             pickle.dump({n: row.astype(np.float32) for n, row in zip(names, vectors, strict=True)}, handle)
     elif kind in ("csv", "tsv"):
         frame = pd.DataFrame(vectors, index=pd.Index(names, name="gene"))
-        frame.to_csv(path, sep="," if kind == "csv" else "\t", float_format="%.9g")
+        write_table(frame, path, sep="," if kind == "csv" else "\t", float_format="%.9g")
     else:
-        np.save(path, vectors.astype(np.float32))
-        if any("\n" in n for n in names):
-            raise ValueError("Gene names contain line breaks, which the .genes.txt list cannot hold; use .tsv.")
-        _npy_gene_path(path).write_text("\n".join(names) + "\n", encoding="utf-8")
+        # Two files cannot be replaced together atomically: the gene list carries a hash of the
+        # vectors, and read_embeddings refuses a pair that does not match (e.g. after a crash between).
+        array = np.ascontiguousarray(vectors, dtype=np.float32)
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        gene_path = check_output_path(_npy_gene_path(path), "the gene list")
+        with atomic_open(path, "wb") as handle:
+            handle.write(buffer.getvalue())
+        header = f"{_GENES_HEADER}blake2b={_vectors_digest(array)} rows={len(names)} file={path.name}"
+        write_text(gene_path, "\n".join([header, *names]) + "\n")
     return path

@@ -10,19 +10,42 @@ import pandas as pd
 
 from .._utils import DESCRIPTION_COLUMNS, resolve_modality
 
-ENSEMBL_GENE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?$")
+ENSEMBL_GENE = re.compile(r"ENS[A-Z]*G\d{11}(\.\d+)?")
 PROTEIN_ATLAS = "https://www.proteinatlas.org/{}"
+
+
+#: Characters that markdown (or the HTML it may hold) would interpret in a table cell.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def escape(text: Any) -> str:
+    """Text as literal markdown: HTML characters as entities, markdown syntax backslash-escaped.
+
+    Gene names and descriptions come from data files, so ``<script>``, ``[x](javascript:...)``
+    or a ``|`` must show as text, never become markup, a link or a new table column.
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    text = " ".join(text.splitlines())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float | np.floating):
         return f"{value:.{digits}f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    if isinstance(value, _Markup):
+        return str(value)
+    return escape(value)
+
+
+class _Markup(str):
+    """A cell already rendered as safe markdown (our own Protein Atlas links)."""
 
 
 def _link(gene: str) -> str:
-    identifier = gene.split(".")[0]
-    return f"[{gene}]({PROTEIN_ATLAS.format(identifier)})" if ENSEMBL_GENE.match(gene) else gene
+    if not ENSEMBL_GENE.fullmatch(gene):
+        return gene
+    # the pattern admits only letters, digits and a dot: safe inside a link as it is
+    return _Markup(f"[{gene}]({PROTEIN_ATLAS.format(gene.split('.')[0])})")
 
 
 def to_markdown(
@@ -59,7 +82,8 @@ def to_markdown(
 
     Returns
     -------
-    The markdown text (header, separator, one line per row).
+    The markdown text (header, separator, one line per row). Text from the data (gene names,
+    descriptions) is escaped: HTML and markdown syntax in it show as literal characters.
     """
     table = table.copy()
     if adata is not None and "gene" in table.columns and "description" not in table.columns:
@@ -75,7 +99,7 @@ def to_markdown(
     gene_columns = [c for c in table.columns if c == "gene" or re.fullmatch(r"gene_[a-z]", str(c))]
     for column in gene_columns:
         table[column] = table[column].astype(str).map(_link)
-    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    header = "| " + " | ".join(escape(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     lines = [header, rule]
     for row in table.itertuples(index=False):

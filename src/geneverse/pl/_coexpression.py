@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import save_figure
 from .._utils import check_positive_int, resolve_modality
 from ..io._coexpression import coexpression_frame
 
@@ -16,7 +17,7 @@ def _show_or_save(ax, show: bool | None, save: str | Path | None):
     import matplotlib.pyplot as plt
 
     if save is not None:
-        ax.figure.savefig(save, dpi=150, bbox_inches="tight")
+        save_figure(ax.figure, save, dpi=150, bbox_inches="tight")
     if show is None:
         show = plt.isinteractive()
     if show:

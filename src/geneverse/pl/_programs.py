@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._core._search import unit_rows, valid_rows
-from .._utils import resolve_modality
+from .._utils import check_seed, resolve_modality
 from ..tl._queries import _vectors
 from ._coexpression import _show_or_save
 
@@ -77,6 +77,7 @@ def gene_map(
     -------
     The Axes, or ``None`` when shown.
     """
+    seed = check_seed(seed)
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)

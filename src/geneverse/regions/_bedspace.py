@@ -12,7 +12,16 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
-from .._utils import UNS_KEY, check_positive_int, copy_container, progress_bar, resolve_device, write_uns
+from .._utils import (
+    UNS_KEY,
+    check_finite_number,
+    check_positive_int,
+    check_seed,
+    copy_container,
+    progress_bar,
+    resolve_device,
+    write_uns,
+)
 from ._tokenize import _check_intervals, overlap_matrix, read_bed
 
 KINDS = ("r2l", "l2r", "r2r")
@@ -38,7 +47,7 @@ def _label_examples(sets: AnnData, label_keys: Sequence[str]) -> tuple[list[str]
             if pd.notna(value):
                 set_index.append(row)
                 label_index.append(position[f"{key}:{value}"])
-    return names, np.asarray(set_index), np.asarray(label_index)
+    return names, np.asarray(set_index, dtype=np.int64), np.asarray(label_index, dtype=np.int64)
 
 
 def _bag_operator(tokens: sp.csr_matrix) -> sp.csr_matrix:
@@ -54,6 +63,14 @@ def _torch_sparse(matrix: sp.csr_matrix, device: str):
     index = torch.as_tensor(np.vstack([coo.row, coo.col]).astype(np.int64), device=device)
     values = torch.as_tensor(coo.data, dtype=torch.float32, device=device)
     return torch.sparse_coo_tensor(index, values, coo.shape, check_invariants=False)
+
+
+def _check_diverged(loss: float, lr: float) -> None:
+    if not np.isfinite(loss):
+        raise ValueError(
+            f"BEDspace training diverged (the loss or the vectors became {loss}); "
+            f"use a smaller lr (now {lr:g}; the default is 0.05)."
+        )
 
 
 def train(
@@ -115,13 +132,22 @@ def train(
     ``None`` or the copy. Writes ``varm[key_added]`` (universe regions x dim), ``obsm[key_added]``
     (sets x dim: mean of their regions' vectors) and ``uns['gv'][key_added]`` with ``labels``,
     ``label_vectors`` (labels x dim), ``label_keys``, ``params``, ``loss`` (per epoch), ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        Bad parameters (``lr`` must be finite and positive, ``margin`` finite and non-negative), or
+        training diverged (a non-finite loss or vectors: lower ``lr``); nothing is written then.
+    TypeError
+        ``seed`` is not an integer.
     """
     import torch
 
+    seed = check_seed(seed)
     for name, value in {"dim": dim, "epochs": epochs, "n_negatives": n_negatives, "batch_size": batch_size}.items():
         check_positive_int(name, value)
-    if lr <= 0 or margin < 0:
-        raise ValueError("lr must be positive and margin non-negative.")
+    lr = check_finite_number("lr", lr, positive=True)
+    margin = check_finite_number("margin", margin, nonnegative=True)
     labels, set_index, label_index = _label_examples(sets, label_keys)
     tokens = sp.csr_matrix(sets.X)
     has_tokens = np.diff(tokens.indptr) > 0
@@ -155,13 +181,17 @@ def train(
             pos_sim = (lhs * rhs[positive]).sum(dim=1, keepdim=True)
             neg_sim = torch.einsum("bd,bkd->bk", lhs, rhs[negative])
             loss = torch.clamp(margin - pos_sim + neg_sim, min=0).sum()
+            value = float(loss.detach())
+            _check_diverged(value, lr)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach())
+            total += value
         losses.append(total / len(order))
     region_np = regions.detach().cpu().numpy()
     label_np = label_vectors.detach().cpu().numpy()
+    if not (np.isfinite(region_np).all() and np.isfinite(label_np).all()):
+        _check_diverged(float("nan"), lr)
     set_np = np.asarray(bags @ region_np, dtype=np.float32)
 
     result = copy_container(sets) if copy else sets

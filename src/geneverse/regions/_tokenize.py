@@ -16,6 +16,8 @@ from anndata import AnnData
 from .._utils import is_mudata, write_uns
 
 BED_COLUMNS = ["chrom", "start", "end"]
+_INT64_MAX = 2**63 - 1
+_INT64_MAX_DIGITS = str(_INT64_MAX)
 _PEAK = re.compile(r"^(?P<chrom>[^:_]+(?:_[^:_]+)*?)[:_](?P<start>\d+)[-_](?P<end>\d+)$")
 
 
@@ -34,22 +36,76 @@ def read_bed(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No BED file at {path}.")
-    frame = pd.read_csv(path, sep="\t", header=None, comment="#", usecols=[0, 1, 2], names=BED_COLUMNS, dtype=str)
-    frame = frame[~frame["chrom"].str.startswith(("track", "browser"))]
     try:
-        frame[["start", "end"]] = frame[["start", "end"]].astype(np.int64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{path.name}: start and end must be integers ({error}).") from None
-    return _check_intervals(frame.reset_index(drop=True), path.name)
+        frame = pd.read_csv(path, sep="\t", header=None, comment="#", usecols=[0, 1, 2], names=BED_COLUMNS, dtype=str)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{path.name} is not a BED file (tab-separated chrom, start, end): {reason}.") from None
+    frame = frame[~frame["chrom"].str.startswith(("track", "browser"))]
+    return _check_intervals(frame.reset_index(drop=True), str(path))
+
+
+def _bad_coordinate(name: str, column: str, values: pd.Series, bad: np.ndarray, why: str) -> ValueError:
+    position = int(np.flatnonzero(bad)[0])
+    return ValueError(
+        f"{name}: {column} coordinates must be integers in 0..2**63-1 (BED positions); region {position + 1} has "
+        f"{values.iloc[position]!r} ({why}). Fix or drop those regions (BED: 0-based, half-open integer positions)."
+    )
+
+
+def _coordinates(values: pd.Series, name: str, column: str) -> np.ndarray:
+    """A start or end column as int64, with a ValueError (never an overflow or a wrap-around) for bad values."""
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise _bad_coordinate(name, column, values, missing, "missing")
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise _bad_coordinate(name, column, values, np.ones(len(values), bool), "a boolean")
+    if pd.api.types.is_integer_dtype(dtype):
+        if pd.api.types.is_unsigned_integer_dtype(dtype):
+            too_large = values.to_numpy(dtype=np.uint64) > np.uint64(_INT64_MAX)
+            if too_large.any():
+                raise _bad_coordinate(name, column, values, too_large, "too large")
+        return values.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(dtype):
+        floats = values.to_numpy(dtype=np.float64)
+        finite = np.isfinite(floats)
+        if not finite.all():
+            raise _bad_coordinate(name, column, values, ~finite, "not finite")
+        fractional = floats != np.floor(floats)
+        if fractional.any():
+            raise _bad_coordinate(name, column, values, fractional, "not an integer")
+        # 2.0**63 is the first float above int64's range; beyond it a cast would wrap around
+        out_of_range = (floats >= 2.0**63) | (floats < -(2.0**63))
+        if out_of_range.any():
+            raise _bad_coordinate(name, column, values, out_of_range, "too large")
+        return floats.astype(np.int64)
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        # Text (a BED file) or Python objects: only plain decimal integers, compared as digit strings
+        # so that 1e23 or 100000000000000000000000 cannot overflow or wrap around.
+        text = values.astype(str).str.strip()
+        integer = text.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+        if not integer.all():
+            raise _bad_coordinate(name, column, values, ~integer, "not a plain integer")
+        digits = text.str.lstrip("+-").str.lstrip("0")
+        lengths = digits.str.len().to_numpy()
+        limit = len(_INT64_MAX_DIGITS)
+        too_large = (lengths > limit) | ((lengths == limit) & (digits > _INT64_MAX_DIGITS).to_numpy(dtype=bool))
+        if too_large.any():
+            raise _bad_coordinate(name, column, values, too_large, "too large")
+        return text.astype(np.int64).to_numpy()
+    raise _bad_coordinate(name, column, values, np.ones(len(values), bool), f"dtype {dtype}")
 
 
 def _check_intervals(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     missing = [c for c in BED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{name}: region tables need columns {BED_COLUMNS}; missing {missing}.")
-    frame = frame[BED_COLUMNS].copy()
+    # overlap_matrix works with row positions: a sliced or reindexed table must not keep its labels
+    frame = frame[BED_COLUMNS].reset_index(drop=True)
     frame["chrom"] = frame["chrom"].astype(str)
-    frame[["start", "end"]] = frame[["start", "end"]].astype(np.int64)
+    for column in ("start", "end"):
+        frame[column] = _coordinates(frame[column], name, column)
     if (frame["end"] <= frame["start"]).any() or (frame["start"] < 0).any():
         raise ValueError(f"{name}: every region needs 0 <= start < end (BED is 0-based, half-open).")
     return frame
@@ -88,6 +144,24 @@ def overlap_matrix(regions: pd.DataFrame, universe: pd.DataFrame) -> sp.csr_matr
     return matrix
 
 
+def _set_name(path: Path) -> str:
+    return path.name.removesuffix(".gz").removesuffix(".bed")
+
+
+def _named_paths(paths: Sequence[Path]) -> dict[str, Path]:
+    """Set name (file name without ``.bed``/``.bed.gz``) -> path; two files with one name are an error."""
+    named: dict[str, Path] = {}
+    for path in paths:
+        name = _set_name(path)
+        if name in named:
+            raise ValueError(
+                f"Two BED files give the region set name {name!r}: {named[name]} and {path}; set names come from "
+                "file names, so rename or remove one of them (sets are never merged)."
+            )
+        named[name] = path
+    return named
+
+
 def _region_sets(sets: Any) -> dict[str, pd.DataFrame]:
     if isinstance(sets, str | Path):
         folder = Path(sets)
@@ -96,11 +170,18 @@ def _region_sets(sets: Any) -> dict[str, pd.DataFrame]:
         paths = sorted([*folder.glob("*.bed"), *folder.glob("*.bed.gz")])
         if not paths:
             raise ValueError(f"No .bed or .bed.gz files in {folder}.")
-        return {p.name.removesuffix(".gz").removesuffix(".bed"): read_bed(p) for p in paths}
+        return {name: read_bed(p) for name, p in _named_paths(paths).items()}
     if isinstance(sets, Mapping):
+        names = pd.Series([str(k) for k in sets])
+        clashing = sorted(set(names[names.duplicated()]))
+        if clashing:
+            raise ValueError(
+                f"Region set names {clashing[:5]} occur twice once written as text (e.g. keys 1 and '1'); "
+                "give every set a distinct name."
+            )
         return {str(k): _check_intervals(v, str(k)) for k, v in sets.items()}
     if isinstance(sets, Sequence):
-        return {Path(p).name.removesuffix(".gz").removesuffix(".bed"): read_bed(p) for p in sets}
+        return {name: read_bed(p) for name, p in _named_paths([Path(p) for p in sets]).items()}
     raise TypeError(
         "region sets must be a folder, a list of BED paths, a dict of name -> DataFrame, or an ATAC AnnData."
     )
@@ -210,6 +291,13 @@ def _metadata(metadata: pd.DataFrame | str | Path, names: list[str]) -> pd.DataF
             frame = frame.drop(columns=column)
             break
     frame.index = frame.index.astype(str)
+    wanted = set(names)
+    duplicated = [n for n in frame.index[frame.index.duplicated()].unique() if n in wanted]
+    if duplicated:
+        raise ValueError(
+            f"metadata has more than one row for sets {duplicated[:5]}; keep one row per set name "
+            "(e.g. `metadata.drop_duplicates(...)` or `metadata[~metadata.index.duplicated()]`)."
+        )
     missing = [n for n in names if n not in frame.index]
     if missing:
         raise KeyError(f"metadata has no row for sets {missing[:5]}; index it by set name (BED file name).")

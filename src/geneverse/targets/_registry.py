@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dis
+import functools
 import hashlib
 import inspect
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,12 +53,154 @@ class Target:
     resolve: Callable | None = None
 
     def source_hash(self) -> str | None:
-        """Hash of a custom function's source code (part of its cache key), ``None`` if unavailable."""
+        """Fingerprint of a custom function (part of its cache key), ``None`` when it cannot be taken.
+
+        It covers everything the function's values can depend on that geneverse can see: its source
+        code, its default arguments, the values its closure captured, and the module globals it
+        reads, followed into the helper functions it calls. Values are hashed by content (numbers,
+        strings, containers, numpy arrays, scipy sparse matrices); functions, classes and modules
+        of installed packages (numpy, scipy, sklearn ...) by name and package version. When any of
+        them is something else (an open file, a model object, a module of your own project, whose
+        attributes could change), ``None``: the result is then computed afresh every time and never
+        cached, since a stale hit would be silently wrong.
+        """
+        return fingerprint(self.func)
+
+
+class _Unhashable(Exception):
+    """A value a custom target depends on has no content hash."""
+
+
+def fingerprint(value: object) -> str | None:
+    """Content hash of a value a custom target depends on (its function, its parameters), or ``None``.
+
+    Parameters
+    ----------
+    value
+        A function, or parameters (numbers, strings, containers, arrays, sparse matrices).
+
+    Returns
+    -------
+    Hexadecimal digest, or ``None`` when some part cannot be hashed by content.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        _fingerprint(value, digest, set())
+    except (_Unhashable, RecursionError):
+        return None
+    return digest.hexdigest()
+
+
+def _installed_version(module_name: str) -> str | None:
+    """``"<package> <version>"`` for a module of the standard library or an installed package, else ``None``."""
+    top = module_name.split(".")[0]
+    if top in sys.stdlib_module_names or top == "builtins":
+        return f"{top} {sys.version_info[:3]}"
+    module = sys.modules.get(top)
+    where = str(getattr(module, "__file__", "") or "")
+    if module is None or not any(part in where for part in ("site-packages", "dist-packages")):
+        return None  # code of the user's own project: its attributes can change between calls
+    version = getattr(module, "__version__", None)
+    if version is None:
         try:
-            source = inspect.getsource(self.func)
-        except (OSError, TypeError):
-            return None
-        return hashlib.blake2b(source.encode(), digest_size=12).hexdigest()
+            version = metadata.version(top)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+    return f"{top} {version}"
+
+
+def _fingerprint(value: object, digest, seen: set[int]) -> None:
+    """Feed a content description of ``value`` into ``digest`` (functions followed into their globals)."""
+    if value is None or isinstance(value, bool | int | float | complex | str | bytes | np.generic):
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+        return
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise _Unhashable
+        digest.update(f"ndarray:{value.dtype.str}:{value.shape};".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+        return
+    if sp.issparse(value):
+        csr = sp.csr_matrix(value)
+        digest.update(f"sparse:{csr.dtype.str}:{csr.shape};".encode())
+        for part in (csr.indptr, csr.indices, csr.data):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        return
+    if id(value) in seen:  # a container or function met again (recursion): named, not followed
+        digest.update(f"again:{type(value).__name__};".encode())
+        return
+    seen.add(id(value))
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        digest.update(f"{type(value).__name__}[{len(items)}];".encode())
+        for item in items:
+            _fingerprint(item, digest, seen)
+    elif isinstance(value, dict):
+        digest.update(f"dict[{len(value)}];".encode())
+        for item_key in sorted(value, key=repr):
+            _fingerprint(item_key, digest, seen)
+            _fingerprint(value[item_key], digest, seen)
+    elif isinstance(value, types.ModuleType):
+        version = _installed_version(value.__name__)
+        if version is None:
+            raise _Unhashable
+        digest.update(f"module:{value.__name__}:{version};".encode())
+    elif isinstance(value, functools.partial):
+        digest.update(b"partial;")
+        _fingerprint(value.func, digest, seen)
+        _fingerprint(value.args, digest, seen)
+        _fingerprint(value.keywords, digest, seen)
+    elif isinstance(value, types.FunctionType | types.MethodType | type | types.BuiltinFunctionType | np.ufunc):
+        _fingerprint_callable(value, digest, seen)
+    elif callable(value) and callable(getattr(value, "__wrapped__", None)):  # functools.lru_cache, wraps
+        digest.update(b"wrapped;")
+        _fingerprint(value.__wrapped__, digest, seen)
+    else:
+        raise _Unhashable
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Global names ``code`` reads (not attribute names), with those of the code defined inside it."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _global_names(constant)
+    return names
+
+
+def _fingerprint_callable(func, digest, seen: set[int]) -> None:
+    module = getattr(func, "__module__", None) or ""
+    name = getattr(func, "__qualname__", getattr(func, "__name__", type(func).__name__))
+    version = _installed_version(module) if module else None
+    if version is not None:  # numpy, scipy, sklearn ...: their code changes with their version
+        digest.update(f"installed:{module}.{name}:{version};".encode())
+        return
+    if isinstance(func, types.BuiltinFunctionType | np.ufunc):
+        raise _Unhashable  # a compiled function of the user's own project
+    if isinstance(func, types.MethodType):
+        _fingerprint(func.__self__, digest, seen)
+        func = func.__func__
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        raise _Unhashable from None
+    digest.update(f"code:{module}.{name};".encode())
+    digest.update(source.encode())
+    if isinstance(func, type):
+        return
+    _fingerprint(func.__defaults__, digest, seen)
+    _fingerprint(func.__kwdefaults__, digest, seen)
+    for cell in func.__closure__ or ():
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # an empty cell (a name assigned later)
+            contents = None
+        _fingerprint(contents, digest, seen)
+    module_globals = func.__globals__
+    for global_name in sorted(_global_names(func.__code__)):
+        if global_name in module_globals:
+            digest.update(f"global:{global_name};".encode())
+            _fingerprint(module_globals[global_name], digest, seen)
 
 
 _REGISTRY: dict[str, Target] = {}

@@ -24,7 +24,7 @@ from .._utils import (
     select_genes,
     write_uns,
 )
-from ..targets._registry import Target, as_matrix, get_target
+from ..targets._registry import Target, as_matrix, fingerprint, get_target
 
 
 def _resolve_params(target: Target, target_kwargs: dict | None, signed_mi: bool, mi_backend: str) -> dict[str, Any]:
@@ -55,9 +55,10 @@ def _describe(value: Any) -> Any:
 
 
 def _uns_param(value: Any) -> Any:
-    """How a parameter is recorded in ``uns``: matrices by their shape."""
+    """How a parameter is recorded in ``uns``: matrices and arrays by their shape."""
     if sp.issparse(value) or isinstance(value, np.ndarray):
-        return f"matrix {value.shape[0]} x {value.shape[1]}"
+        kind = "matrix" if value.ndim == 2 else "array"
+        return f"{kind} {' x '.join(str(n) for n in value.shape)}"
     return value
 
 
@@ -67,11 +68,15 @@ def _cache_description(target: Target, params: dict, gene_names: list[str]) -> d
         value_params = {k: _describe(params[k]) for k in target.value_params}
         code = "builtin"
     else:
-        code = target.source_hash()
-        if code is None:
+        # the function and its keyword arguments, hashed by content (str() of an array elides values)
+        code, value_params = target.source_hash(), fingerprint(params)
+        if code is None or value_params is None:
+            logger.info(
+                "custom target %r reads a value geneverse cannot hash by content; computing it without the cache",
+                target.name,
+            )
             return None
-        value_params = params
-    return {"target": target.name, "code": code, "params": value_params, "genes": gene_names, "format": 1}
+    return {"target": target.name, "code": code, "params": value_params, "genes": gene_names, "format": 2}
 
 
 def _compute(target: Target, chunks: CellChunks, gene_names: list[str], params: dict, progress: bool) -> np.ndarray:
@@ -165,7 +170,10 @@ def coexpression(
         ``"torch"`` (dense indicator GEMMs, CUDA when available), or ``"auto"`` (torch on a
         GPU, else sparse). All give the same matrix.
     use_cache
-        Reuse and store results in the on-disk cache (:mod:`geneverse.cache`).
+        Reuse and store results in the on-disk cache (:mod:`geneverse.cache`). A custom target's
+        key covers its source code, default arguments, the values its closure captured and the
+        module globals (and helper functions) it reads; a target that reads anything else (an
+        object with no content hash, such as an open file or a model) is computed afresh every time.
     chunk_size
         Cells read at a time; memory is O(genes² + chunk).
     progress
@@ -230,13 +238,13 @@ def coexpression(
     compute_params = spec.resolve(modality, params) if spec.resolve else params
     description = _cache_description(spec, compute_params, gene_names) if use_cache else None
     cache_key = cache.matrix_key(chunks, description) if description is not None else None
-    values = cache.load(cache_key, (len(gene_names),) * 2) if cache_key else None
+    values = cache.load(cache_key, (len(gene_names),) * 2, genes=gene_names) if cache_key else None
     from_cache = values is not None
     if values is None:
         logger.info("computing %r co-expression for %d genes over %d cells", spec.name, len(gene_names), chunks.n_cells)
         values = _compute(spec, chunks, gene_names, compute_params, progress)
         if cache_key:
-            cache.store(cache_key, values, {"target": spec.name, "n_genes": len(gene_names)})
+            cache.store(cache_key, values, {"target": spec.name, "n_genes": len(gene_names)}, genes=gene_names)
     _check_storable(spec.name, values)
     _warn_constant(spec.name, values, gene_names)
 

@@ -7,7 +7,10 @@ from typing import Any
 import numpy as np
 
 from .._utils import (
+    check_finite_number,
     check_positive_int,
+    check_seed,
+    check_unique_var_names,
     copy_container,
     logger,
     progress_bar,
@@ -21,6 +24,38 @@ METHODS = ("genevector", "glove")
 VECTORS = ("average", "sum", "gene", "context")
 _DEFAULT_EPOCHS = {"genevector": 1000, "glove": 50}
 _DEFAULT_TOL = {"genevector": 1e-5, "glove": None}
+#: genevector trains in float32 on ``scale^2 * target``: its squared Frobenius norm (the loss's sum at
+#: the start) must stay below float32's maximum with a margin of 100 for the loss to grow while training.
+_MAX_SCALED_SQUARED_NORM = float(np.finfo(np.float32).max) * 1e-2
+#: Below this, ``scale^2 * max|target|`` approaches float32's smallest normal numbers.
+_MIN_SCALED_MAX = 1e-30
+
+
+def _squared_norm(target: np.ndarray, rows: int = 2048) -> float:
+    """``sum(target**2)`` in float64, a block of rows at a time (no genes x genes float64 temporary)."""
+    return float(sum(np.square(target[i : i + rows], dtype=np.float64).sum() for i in range(0, len(target), rows)))
+
+
+def _check_scale(scale: float, target: np.ndarray) -> None:
+    """``scale^2 * target`` must be representable in float32 with room to train (genevector)."""
+    largest = float(np.abs(target).max(initial=0.0))
+    if largest == 0:
+        return
+    with np.errstate(over="ignore", under="ignore"):
+        squared = np.float64(scale) ** 2
+        total = squared**2 * _squared_norm(target)
+        peak = squared * largest
+    if not np.isfinite(total) or total > _MAX_SCALED_SQUARED_NORM:
+        raise ValueError(
+            f"scale={scale!r} is too large: sum((scale^2 x target)^2) = {total:.3g} would overflow float32 "
+            f"while training (limit {_MAX_SCALED_SQUARED_NORM:.3g}); use a smaller scale, e.g. the default 100 "
+            "(cosine similarities of the vectors do not depend on it)."
+        )
+    if peak < _MIN_SCALED_MAX:
+        raise ValueError(
+            f"scale={scale!r} is too small: scale^2 x max|target| = {peak:.3g} underflows float32; "
+            "use a larger scale, e.g. the default 100."
+        )
 
 
 def embed(
@@ -76,7 +111,8 @@ def embed(
         far fewer epochs; ``"uniform"`` is GeneVector's U(-1, 1).
     scale
         genevector only: GeneVector's ``c``; the target is multiplied by ``c^2``. Cosine
-        similarities do not depend on it.
+        similarities do not depend on it. Must be finite and positive, with the squared norm of
+        ``scale^2 * target`` small enough to train in float32 (below about 3.4e36).
     x_max, alpha
         glove only: the weighting function.
     vectors
@@ -115,12 +151,17 @@ def embed(
     KeyError
         ``varp[target_key]`` does not exist.
     ValueError
-        Bad parameters; a target with NaN; negative entries for ``method="glove"``.
+        Bad parameters (including a ``scale`` whose scaled target would overflow float32); duplicated
+        ``var_names``; a target with NaN; negative entries for ``method="glove"``; training diverged.
+    TypeError
+        ``seed`` is not a non-negative integer (``-1`` gives a ValueError).
     """
     from .. import __version__
     from .._core._embedding import train_genevector, train_glove
 
+    seed = check_seed(seed)
     modality = resolve_modality(adata, mod)
+    check_unique_var_names(modality)
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; use one of {METHODS}.")
     if vectors == "default":
@@ -129,8 +170,9 @@ def embed(
         raise ValueError(f"Unknown vectors {vectors!r}; use one of {VECTORS}.")
     n_components = check_positive_int("n_components", n_components)
     epochs = check_positive_int("epochs", _DEFAULT_EPOCHS[method] if epochs is None else epochs)
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
+    lr = check_finite_number("lr", lr, positive=True)
+    if method == "genevector":
+        scale = check_finite_number("scale", scale, positive=True)
     tol = _DEFAULT_TOL[method] if tol == "auto" else tol
     if tol is not None and not (isinstance(tol, float | int) and tol >= 0):
         raise ValueError(f"tol must be a non-negative number, None or 'auto', got {tol!r}.")
@@ -145,6 +187,7 @@ def embed(
     device = resolve_device(device)
     bar = progress_bar(progress, f"embed {method}")
     if method == "genevector":
+        _check_scale(scale, target)
         result = train_genevector(
             target, n_components=n_components, epochs=epochs, lr=lr, scale=scale, init=init, tol=tol,
             seed=seed, device=device, progress=bar,

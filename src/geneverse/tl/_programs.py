@@ -16,6 +16,7 @@ from .._core._search import valid_rows
 from .._utils import (
     UNS_KEY,
     check_positive_int,
+    check_seed,
     copy_container,
     get_expression,
     progress_bar,
@@ -78,6 +79,7 @@ def programs(
     ``centrality`` (name -> cosine to the program's mean direction), ``method``, ``params``,
     ``embedding_key``.
     """
+    seed = check_seed(seed)
     modality = resolve_modality(adata, mod)
     if method not in PROGRAM_METHODS:
         raise ValueError(f"Unknown method {method!r}; use one of {PROGRAM_METHODS}.")
@@ -212,6 +214,7 @@ def score_programs(
     ``None``, or the modified copy. Writes ``obsm[key_added]`` (DataFrame, cells x programs) and
     ``uns['gv'][key_added]`` with the parameters and each program's control genes.
     """
+    seed = check_seed(seed)
     modality = resolve_modality(adata, mod)
     genes_of = _program_genes(modality, programs)
     if not isinstance(ctrl_size, int | np.integer) or ctrl_size < 0:

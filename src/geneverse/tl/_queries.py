@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from anndata import AnnData
 
 from .._core._search import METRICS, analogy_scores, similarity_to, top_indices, valid_rows
@@ -20,7 +21,17 @@ def _vectors(adata: AnnData, key: str) -> np.ndarray:
             f"No gene vectors varm[{key!r}]; run `gv.tl.embed(adata, key_added={key!r})` or "
             f"`gv.io.read_embeddings(adata, ..., key_added={key!r})` first. varm keys: {list(adata.varm.keys())}."
         )
-    vectors = np.asarray(adata.varm[key], dtype=np.float64)
+    stored = adata.varm[key]
+    if sp.issparse(stored):  # genes x dims is small: queries work on it densely
+        stored = stored.toarray()
+    elif isinstance(stored, pd.DataFrame):
+        stored = stored.to_numpy()
+    try:
+        vectors = np.asarray(stored, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"varm[{key!r}] must hold numbers (genes x dims), got {type(stored).__name__} ({error})."
+        ) from None
     if vectors.ndim != 2 or vectors.shape[0] != adata.n_vars:
         raise ValueError(f"varm[{key!r}] must be genes x dims, got shape {vectors.shape}.")
     return vectors
