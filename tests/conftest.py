@@ -51,6 +51,14 @@ def pbmc():
 
 
 @pytest.fixture(scope="session")
+def demo_result(tmp_path_factory):
+    """One run of the demo (no cache), shared by the tests that check its outputs and its determinism."""
+    from geneverse._demo import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo"), progress=False, use_cache=False)
+
+
+@pytest.fixture(scope="session")
 def tissue() -> AnnData:
     """Viewer tests: spatial cells with a tissue image, log-normalised, with geneverse programs and their scores."""
     import scanpy as sc

@@ -48,10 +48,8 @@ def test_errors_are_reported_not_raised(adata, tmp_path, capsys):
     assert "Layer 'missing'" in capsys.readouterr().err
 
 
-def test_demo_writes_tables_and_plot(tmp_path):
-    from geneverse._demo import run_demo
-
-    result = run_demo(tmp_path / "demo", progress=False)
+def test_demo_writes_tables_and_plot(demo_result):
+    result = demo_result
     for path in result["paths"].values():
         assert path.exists() and path.stat().st_size > 0
     pairs = result["top_pairs"]

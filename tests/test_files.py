@@ -162,10 +162,11 @@ SLOW_WRITE = """
 import os, sys, time
 import numpy as np, scipy.sparse as sp
 from anndata import AnnData
+import matplotlib; matplotlib.use("Agg")
 import geneverse as gv
 from geneverse import _files
 from geneverse.cli import main
-marker = sys.argv[1]
+marker, path, kind = sys.argv[1:4]
 real_fsync = os.fsync
 def slow_fsync(descriptor):  # the new content is in the temporary file, not yet in place
     open(marker, "w").close()
@@ -176,16 +177,39 @@ rng = np.random.default_rng(3)
 adata = AnnData(X=sp.csr_matrix(rng.poisson(1.0, size=(40, 30)).astype(np.float32)))
 adata.var_names = [f"g{i}" for i in range(30)]
 adata.varm["X_gv"] = rng.normal(size=(30, 4)).astype(np.float32)
-gv.io.write_h5ad(adata, sys.argv[2])
+adata.varp["gv_pearson"] = np.corrcoef(rng.normal(size=(30, 20))).astype(np.float32)
+if kind == "cli":
+    main(["coexpression", path, "--target", "pearson", "--no-progress", "--no-cache"])
+elif kind == "h5ad":
+    gv.io.write_h5ad(adata, path)
+elif kind == "embeddings_npy":
+    gv.io.write_embeddings(adata, path)
+elif kind == "coexpression_table":
+    gv.io.write_coexpression(adata, path, "gv_pearson")
+elif kind == "plot":
+    gv.pl.coexpression(adata, "gv_pearson", n_genes=10, show=False, save=path)
 """
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
-def test_killed_or_interrupted_during_the_write_keeps_the_previous_file(how, tmp_path):
-    path = tmp_path / "out.h5ad"
-    before = old_content(path)
+@pytest.mark.parametrize(
+    ("kind", "how"),
+    [
+        ("h5ad", signal.SIGKILL),
+        ("h5ad", signal.SIGINT),
+        ("embeddings_npy", signal.SIGKILL),
+        ("cli", signal.SIGKILL),
+    ],
+)
+def test_killed_or_interrupted_during_the_write_keeps_the_previous_file(kind, how, tmp_path):
+    if kind == "cli":  # the CLI writing its result back into its input
+        path = _h5ad(tmp_path)
+        before = path.read_bytes()
+    else:
+        path = tmp_path / WRITERS[kind][0]
+        before = old_content(path)
+    others = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and p != path}
     marker = tmp_path / "writing"
-    process = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, str(marker), str(path)], cwd=tmp_path)
+    process = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, str(marker), str(path), kind], cwd=tmp_path)
     deadline = time.monotonic() + 90
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -194,6 +218,7 @@ def test_killed_or_interrupted_during_the_write_keeps_the_previous_file(how, tmp
     process.send_signal(how)
     process.wait(timeout=30)
     assert path.read_bytes() == before
+    assert all(p.read_bytes() == content for p, content in others.items())  # e.g. the .genes.txt
     left = temporaries(tmp_path)
     if how == signal.SIGINT:
         assert left == []  # KeyboardInterrupt: the temporary file is cleaned up

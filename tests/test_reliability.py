@@ -193,10 +193,10 @@ def test_mudata_outputs_survive_h5mu(tmp_path):
     assert back["rna"].obsm["gv_programs"].shape == (300, 2)
 
 
-def test_demo_is_deterministic(tmp_path):
+def test_demo_is_deterministic(demo_result, tmp_path):
     from geneverse._demo import run_demo
 
-    first = run_demo(tmp_path / "one", progress=False, use_cache=False)
+    first = demo_result
     second = run_demo(tmp_path / "two", progress=False, use_cache=False)
     for name, path in first["paths"].items():
         if path.suffix in (".tsv", ".md", ".txt"):
