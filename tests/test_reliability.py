@@ -51,7 +51,7 @@ INJECTIONS = [
      lambda d: gv.tl.programs(d, method="kmeans", n_clusters=2, key_added="again")),
     ("score_programs", "geneverse.tl._programs._gene_means", 1,
      lambda d: gv.tl.score_programs(d, key_added="again", progress=False)),
-    ("cell_embed", "geneverse.tl._cells._weights", 2,
+    ("cell_embed", "geneverse._core._cells.cell_weights", 2,
      lambda d: gv.tl.cell_embed(d, layer="counts", chunk_size=50, key_added="again", progress=False)),
     ("read_embeddings", "geneverse.io._embeddings._check_intervals" if False else "geneverse.io._embeddings._stack", 1,
      lambda d: gv.io.read_embeddings(d, {"gene00000": [1.0, 2.0]}, key_added="again")),
@@ -79,9 +79,9 @@ def test_regions_train_failure_leaves_no_output(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tokens = gv.regions.tokenize(sets, universe, metadata=metadata)
-    import geneverse.regions._bedspace as bedspace
+    import geneverse._core._bedspace as bedspace
 
-    monkeypatch.setattr(bedspace, "_torch_sparse", fails_on_call(3, bedspace._torch_sparse))
+    monkeypatch.setattr(bedspace, "torch_sparse", fails_on_call(3, bedspace.torch_sparse))
     before = fingerprint(tokens)
     with pytest.raises(RuntimeError, match="injected"):
         gv.regions.train(tokens, "cell_type", epochs=3, progress=False)

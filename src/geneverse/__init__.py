@@ -9,6 +9,19 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from . import bench, cache, datasets, graphs, io, pl, regions, targets, tl, viewer
+from . import bench, cache, datasets, get, graphs, io, pl, regions, targets, tl, viewer
 
-__all__ = ["__version__", "bench", "cache", "datasets", "graphs", "io", "pl", "regions", "targets", "tl", "viewer"]
+__all__ = [
+    "__version__",
+    "bench",
+    "cache",
+    "datasets",
+    "get",
+    "graphs",
+    "io",
+    "pl",
+    "regions",
+    "targets",
+    "tl",
+    "viewer",
+]

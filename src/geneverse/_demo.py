@@ -70,7 +70,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     started = time.perf_counter()
     gv.tl.coexpression(adata, "mi", layer="counts", progress=progress, use_cache=use_cache)
     mi_seconds = time.perf_counter() - started
-    cached = " (from cache)" if adata.uns["gv"]["gv_mi"]["from_cache"] else ""
+    cached = " (from cache)" if gv.get.record(adata, "gv_mi")["from_cache"] else ""
     print(f"signed mutual information, {adata.n_vars}x{adata.n_vars} genes: {mi_seconds:.2f} s{cached}")
     # The same estimator with the cells where both genes are zero kept: the plug-in MI over all cells.
     all_cells = {"include_double_zeros": True}
@@ -99,7 +99,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
 
     started = time.perf_counter()
     gv.tl.embed(adata, "gv_mi", progress=progress)
-    record = adata.uns["gv"]["X_gv"]
+    record = gv.get.record(adata, "X_gv")
     print(
         f"\nGeneVector embedding of the signed MI: {record['epochs_run']} epochs, "
         f"{time.perf_counter() - started:.1f} s, final loss {record['final_loss']:.4g} (varm['X_gv'], 100 dims)"
@@ -125,7 +125,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     with warnings.catch_warnings():  # umap-learn notes that a seed means one thread
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
         sc.tl.umap(adata, random_state=0)
-    programs = adata.uns["gv"]["gv_program"]["programs"]
+    programs = gv.get.programs(adata)
     program_table = pd.DataFrame(
         {
             "program": list(programs),
@@ -133,7 +133,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
             "central_genes": [", ".join(list(genes)[:6]) for genes in programs.values()],
         }
     )
-    mean_scores = adata.obsm["gv_programs"].groupby(adata.obs["bulk_labels"].to_numpy()).mean()
+    mean_scores = gv.get.program_scores(adata).groupby(adata.obs["bulk_labels"].to_numpy()).mean()
     best = pd.DataFrame(
         {"bulk_label": mean_scores.index, "top_program": mean_scores.idxmax(axis=1).to_numpy(),
          "mean_score": mean_scores.max(axis=1).to_numpy()}

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import sys
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from ._keys import Key
+
 logger = logging.getLogger("geneverse")
 
 #: Name of the ``uns`` entry that holds every geneverse result's parameters.
-UNS_KEY = "gv"
+UNS_KEY = Key.UNS
 
 #: ``var`` columns used for a ``description`` column of query results, in order of preference.
 DESCRIPTION_COLUMNS = ("description", "gene_description", "full_name")
@@ -26,6 +31,42 @@ def check_positive_int(name: str, value: Any) -> int:
     if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def old_positionals(*names: str) -> Callable[[Callable], Callable]:
+    """Keep callers that pass now keyword-only parameters by position working, with a FutureWarning.
+
+    As scanpy's ``old_positionals``: ``names`` are the parameters, in their old order, that follow
+    the function's positional ones.
+    """
+
+    def decorator(func: Callable) -> Callable:
+        parameters = inspect.signature(func).parameters.values()
+        n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > n_positional:
+                extra = args[n_positional:]
+                if len(extra) > len(names):
+                    most = n_positional + len(names)
+                    raise TypeError(f"{func.__name__}() takes at most {most} positional arguments.")
+                moved = dict(zip(names, extra, strict=False))
+                clash = sorted(set(moved) & set(kwargs))
+                if clash:
+                    raise TypeError(f"{func.__name__}() got multiple values for {clash}.")
+                warnings.warn(
+                    f"Passing {list(moved)} to {func.__name__}() by position is deprecated; pass them by name "
+                    f"({', '.join(f'{name}=...' for name in moved)}).",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                args, kwargs = args[:n_positional], {**kwargs, **moved}
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def check_seed(value: Any, name: str = "seed") -> int:

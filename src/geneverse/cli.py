@@ -208,7 +208,7 @@ def _embed(args: argparse.Namespace) -> int:
         key_added=args.key_added,
         progress=not args.no_progress,
     )
-    record = adata.uns["gv"][args.key_added]
+    record = gv.get.record(adata, args.key_added)
     write_h5ad(adata, output)  # atomic: the input survives a failed write
     print(
         f"trained varm[{args.key_added!r}] ({args.method}, {args.n_components} dims) on varp[{target_key!r}]: "

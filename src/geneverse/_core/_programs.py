@@ -78,3 +78,53 @@ def central_order(vectors: np.ndarray, members: np.ndarray) -> tuple[np.ndarray,
     closeness = unit @ (centre / norm if norm > 0 else centre)
     order = np.lexsort((members, -closeness))
     return members[order], closeness[order]
+
+
+def expression_bins(means: np.ndarray, n_bins: int) -> np.ndarray:
+    """Each gene's bin (0 .. n_bins - 1) by mean expression, equal-sized bins, ties in gene order (scanpy)."""
+    ranks = np.empty(len(means), dtype=np.float64)
+    ranks[np.argsort(means, kind="stable")] = np.arange(len(means))
+    return np.floor(ranks * n_bins / len(means)).astype(int)
+
+
+def score_weights(
+    members: list[np.ndarray], bins: np.ndarray, ctrl_size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Weights scoring programs as ``sc.tl.score_genes`` does, all programs at once.
+
+    Column ``k`` averages program ``k``'s genes (``+1 / n``) and subtracts the mean of its control
+    genes (``-1 / n_controls``): for each expression bin holding program genes, ``ctrl_size`` genes
+    of that bin outside the program, drawn without replacement.
+
+    Parameters
+    ----------
+    members
+        Gene indices of each program.
+    bins
+        Expression bin of every gene (:func:`expression_bins`).
+    ctrl_size
+        Control genes per bin (0: plain means).
+    rng
+        Random generator for the draws.
+
+    Returns
+    -------
+    genes x programs weights, and each program's control gene indices (sorted).
+    """
+    n_genes = len(bins)
+    weights = np.zeros((n_genes, len(members)))
+    controls = []
+    for column, genes in enumerate(members):
+        weights[genes, column] += 1.0 / len(genes)
+        chosen: list[int] = []
+        if ctrl_size:
+            outside = np.ones(n_genes, dtype=bool)
+            outside[genes] = False
+            for b in np.unique(bins[genes]):
+                pool = np.flatnonzero(outside & (bins == b))
+                chosen.extend(rng.choice(pool, size=min(ctrl_size, len(pool)), replace=False).tolist())
+        picked = np.unique(np.asarray(chosen, dtype=int))
+        if len(picked):
+            weights[picked, column] -= 1.0 / len(picked)
+        controls.append(picked)
+    return weights, controls

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import shared_docs
 from .._utils import check_positive_int, check_seed, resolve_modality
 
 
@@ -66,6 +67,7 @@ def _leiden(representation: np.ndarray, n_neighbors: int, resolution: float, see
     return cells.obs["leiden"].to_numpy()
 
 
+@shared_docs
 def cell_scores(
     adata: Any,
     label_key: str,
@@ -89,8 +91,7 @@ def cell_scores(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``).
+    {doc_adata}
     label_key
         ``obs`` column with the known labels (cells with a missing label are left out).
     keys
@@ -109,8 +110,7 @@ def cell_scores(
         Neighbours voting for the k-NN accuracy.
     seed
         Seed of the first k-means run and of Leiden.
-    mod
-        Modality of a MuData.
+    {doc_mod}
 
     Returns
     -------

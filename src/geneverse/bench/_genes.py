@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .._core._search import valid_rows
+from .._data import gene_names, gene_vectors
+from .._docs import shared_docs
 from .._utils import check_positive_int, check_seed, resolve_modality
-from ..tl._queries import _labels, _vectors
 
 RANDOM_KEY = "random"
 
@@ -70,6 +71,7 @@ def _fold_auroc(features: np.ndarray, labels: np.ndarray, n_folds: int, seed: in
     return float(roc_auc_score(labels, scores))
 
 
+@shared_docs
 def gene_set_auroc(
     adata: Any,
     gene_sets: Mapping[str, Sequence[str]] | str | os.PathLike,
@@ -115,8 +117,7 @@ def gene_set_auroc(
         Seed of the folds and the random vectors.
     max_iter
         Iterations of the logistic regression solver.
-    mod
-        Modality of a MuData.
+    {doc_mod}
 
     Returns
     -------
@@ -140,9 +141,9 @@ def gene_set_auroc(
         raise ValueError("Name at least one varm key in keys=.")
     if not isinstance(gene_sets, Mapping):
         gene_sets = read_gmt(gene_sets)
-    embeddings = {key: _vectors(modality, key) for key in keys}
+    embeddings = {key: gene_vectors(modality, key) for key in keys}
     usable = np.logical_and.reduce([valid_rows(v) for v in embeddings.values()])
-    names = np.asarray(_labels(modality, gene_symbols), dtype=str)[usable]
+    names = np.asarray(gene_names(modality, gene_symbols), dtype=str)[usable]
     if len(names) < 2 * n_folds:
         raise ValueError(f"Only {len(names)} genes have a vector in every embedding; too few to cross-validate.")
     if random_baseline:

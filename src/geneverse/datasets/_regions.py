@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._utils import check_seed
+from .._utils import check_seed, old_positionals
 
 
+@old_positionals("regions_per_set", "universe_size", "label_regions", "signal", "seed")
 def region_sets(
     n_labels: int = 4,
     sets_per_label: int = 20,
+    *,
     regions_per_set: int = 200,
     universe_size: int = 5000,
     label_regions: int = 300,

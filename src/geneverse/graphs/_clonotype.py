@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._utils import copy_container, is_mudata, resolve_modality, write_uns
+from .._data import write_result
+from .._docs import shared_docs
+from .._keys import Key
+from .._utils import is_mudata, resolve_modality
 
 
 def _clone_column(data: Any, clone_key: str, cells: pd.Index) -> pd.Series:
@@ -56,11 +60,12 @@ def _configuration_graph(record: dict, cells: pd.Index) -> sp.csr_matrix:
     return sp.csr_matrix(graph)
 
 
+@shared_docs
 def build_clonotype_graph(
     adata: Any,
     clone_key: str = "clone_id",
     *,
-    key_added: str = "clonotype",
+    key_added: str = Key.CLONOTYPE,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
@@ -87,8 +92,7 @@ def build_clonotype_graph(
         The graph goes to ``obsp[key_added + '_connectivities']``.
     mod
         Modality of a MuData to write the graph into.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_copy}
 
     Returns
     -------
@@ -96,6 +100,7 @@ def build_clonotype_graph(
     for connected cells) and ``uns['gv'][key_added]`` (``clone_key``, ``n_connected_cells``,
     ``n_edges``).
     """
+    started = time.perf_counter()
     target = resolve_modality(adata, mod)
     cells = target.obs_names
     record = _scirpy_record(adata, clone_key)
@@ -115,18 +120,12 @@ def build_clonotype_graph(
     degree = np.asarray(graph.sum(axis=1)).ravel()
     graph = sp.csr_matrix(sp.diags(np.where(degree > 0, 1.0 / np.where(degree > 0, degree, 1), 0.0)) @ graph)
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.obsp[f"{key_added}_connectivities"] = graph
-    write_uns(
-        out,
-        key_added,
-        {
-            "kind": "cell_graph",
-            "clone_key": clone_key,
-            "source": "scirpy distances" if record is not None else "obs column",
-            "n_connected_cells": int((degree > 0).sum()),
-            "n_edges": int(graph.nnz),
-        },
-    )
-    return result if copy else None
+    record = {
+        "kind": "cell_graph",
+        "clone_key": clone_key,
+        "source": "scirpy distances" if record is not None else "obs column",
+        "n_connected_cells": int((degree > 0).sum()),
+        "n_edges": int(graph.nnz),
+    }
+    obsp = {f"{key_added}_connectivities": graph}
+    return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, obsp=obsp)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._docs import shared_docs
 from .._utils import resolve_modality
 
 
+@shared_docs
 def spatial_graph(adata: Any, *, mod: str | None = None, **kwargs: Any) -> None:
     """Build the spatial neighbour graph with ``squidpy.gr.spatial_neighbors`` (``obsp['spatial_connectivities']``).
 
@@ -14,8 +16,7 @@ def spatial_graph(adata: Any, *, mod: str | None = None, **kwargs: Any) -> None:
     ----------
     adata
         AnnData (or MuData with ``mod``) with coordinates in ``obsm['spatial']``.
-    mod
-        Modality of a MuData.
+    {doc_mod}
     **kwargs
         Passed to ``squidpy.gr.spatial_neighbors`` (e.g. ``coord_type="generic"``, ``n_neighs=6``,
         ``delaunay=True``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,8 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._data import write_result
+from .._docs import shared_docs
 from .._files import atomic_open, check_output_path, write_table, write_text
-from .._utils import copy_container, resolve_modality, write_uns
+from .._keys import Key
+from .._utils import resolve_modality
 
 FORMATS = ("word2vec", "pickle", "csv", "tsv", "npy")
 _SUFFIXES = {
@@ -197,11 +201,12 @@ def _read_table(
     return names, vectors.astype(np.float64)
 
 
+@shared_docs
 def read_embeddings(
     adata: Any,
     source: str | Path | Mapping | pd.DataFrame,
     *,
-    key_added: str = "X_emb",
+    key_added: str = Key.IMPORTED_VECTORS,
     format: str | None = None,
     genes: Sequence[str] | str | Path | None = None,
     gene_column: str | None = None,
@@ -214,8 +219,7 @@ def read_embeddings(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``).
+    {doc_adata}
     source
         A file (word2vec/Gene2vec text ``.txt``/``.vec``, GenePT's pickled ``dict[gene] -> vector``
         ``.pkl``, ``.csv``/``.tsv`` with genes in the first column, ``.npy`` with ``genes``), an
@@ -237,10 +241,8 @@ def read_embeddings(
         Read a ``.pkl``/``.pickle`` file. Off by default, since a crafted pickle can run code when
         loaded; when on, the file is read by a restricted unpickler that builds only dicts, lists,
         tuples, numbers, strings and numpy arrays, and refuses anything else.
-    mod
-        Modality of a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
@@ -248,6 +250,7 @@ def read_embeddings(
     get NaN rows, which every query skips) and ``uns['gv'][key_added]`` with ``source``,
     ``n_found``, ``n_missing`` and ``missing_genes``. A warning names the missing genes.
     """
+    started = time.perf_counter()
     modality = resolve_modality(adata, mod)
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
@@ -297,29 +300,23 @@ def read_embeddings(
         )
     aligned = np.full((modality.n_vars, vectors.shape[1]), np.nan, dtype=np.float32)
     aligned[found] = vectors[rows[found]]
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.varm[key_added] = aligned
-    write_uns(
-        out,
-        key_added,
-        {
-            "kind": "embedding",
-            "method": "imported",
-            "source": str(source) if isinstance(source, str | Path) else type(source).__name__,
-            "n_found": int(found.sum()),
-            "n_missing": len(missing),
-            "missing_genes": np.asarray(missing, dtype=object),
-        },
-    )
-    return result if copy else None
+    record = {
+        "kind": "embedding",
+        "method": "imported",
+        "source": str(source) if isinstance(source, str | Path) else type(source).__name__,
+        "n_found": int(found.sum()),
+        "n_missing": len(missing),
+        "missing_genes": np.asarray(missing, dtype=object),
+    }
+    return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, varm={key_added: aligned})
 
 
+@shared_docs
 def write_embeddings(
     adata: Any,
     path: str | Path,
     *,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     format: str | None = None,
     gene_symbols: str | None = None,
     mod: str | None = None,
@@ -333,8 +330,7 @@ def write_embeddings(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``).
+    {doc_adata}
     path
         Output file; the suffix picks the format (``.txt``/``.vec`` word2vec, ``.pkl`` pickle,
         ``.csv``, ``.tsv``, ``.npy`` plus ``<name>.genes.txt``).
@@ -344,8 +340,7 @@ def write_embeddings(
         Override the format inferred from the suffix.
     gene_symbols
         ``var`` column to write as gene names instead of ``var_names``.
-    mod
-        Modality of a MuData.
+    {doc_mod}
 
     Returns
     -------

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._docs import shared_docs
 from .._utils import DESCRIPTION_COLUMNS, resolve_modality
 
 ENSEMBL_GENE = re.compile(r"ENS[A-Z]*G\d{11}(\.\d+)?")
@@ -48,6 +49,7 @@ def _link(gene: str) -> str:
     return _Markup(f"[{gene}]({PROTEIN_ATLAS.format(gene.split('.')[0])})")
 
 
+@shared_docs
 def to_markdown(
     table: pd.DataFrame,
     adata: Any = None,
@@ -77,8 +79,7 @@ def to_markdown(
         The ``var`` column the table's gene names come from (as passed to the query), if not ``var_names``.
     digits
         Decimals for numbers.
-    mod
-        Modality of a MuData.
+    {doc_mod}
 
     Returns
     -------

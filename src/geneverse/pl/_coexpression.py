@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._docs import shared_docs
 from .._files import save_figure
+from .._keys import Key
 from .._utils import check_positive_int, resolve_modality
 from ..io._coexpression import coexpression_frame
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def _show_or_save(ax, show: bool | None, save: str | Path | None):
@@ -46,9 +51,10 @@ def _cluster_order(values: np.ndarray) -> np.ndarray:
     return leaves_list(linkage(squareform(np.clip(distance, 0, None), checks=False), method="average"))
 
 
+@shared_docs
 def coexpression(
     adata: Any,
-    key: str = "gv_mi",
+    key: str = Key.COEXPRESSION,
     *,
     genes: Sequence[str] | None = None,
     n_genes: int = 40,
@@ -58,7 +64,7 @@ def coexpression(
     show: bool | None = None,
     save: str | Path | None = None,
     mod: str | None = None,
-):
+) -> Axes | None:
     """Heatmap of a co-expression matrix for chosen or the most connected genes.
 
     Parameters
@@ -75,14 +81,10 @@ def coexpression(
         Order genes by hierarchical clustering so co-expressed blocks sit together.
     cmap
         Colormap; the colour scale is symmetric around 0 for signed targets.
-    ax
-        Axes to draw into; a new figure otherwise.
-    show
-        Show the figure (default: when matplotlib is interactive).
-    save
-        Write the figure to this path (PNG, PDF, SVG).
-    mod
-        Modality of a MuData.
+    {doc_ax}
+    {doc_show}
+    {doc_save}
+    {doc_mod}
 
     Returns
     -------

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import UNS_KEY, resolve_modality
 from ._coexpression import _show_or_save
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
+
+@shared_docs
 def loss(
     adata: Any,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     *,
     log: bool = True,
     ax: Any = None,
     show: bool | None = None,
     save: str | Path | None = None,
     mod: str | None = None,
-):
+) -> Axes | None:
     """Plot the loss per epoch recorded by :func:`geneverse.tl.embed`.
 
     Parameters
@@ -31,14 +37,10 @@ def loss(
         The embedding's key.
     log
         Logarithmic loss axis.
-    ax
-        Axes to draw into; a new figure otherwise.
-    show
-        Show the figure (default: when matplotlib is interactive).
-    save
-        Write the figure to this path.
-    mod
-        Modality of a MuData.
+    {doc_ax}
+    {doc_show}
+    {doc_save}
+    {doc_mod}
 
     Returns
     -------

@@ -5,14 +5,19 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._core._search import unit_rows, valid_rows
+from .._data import gene_vectors
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import check_seed, resolve_modality
-from ..tl._queries import _vectors
 from ._coexpression import _show_or_save
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np.ndarray:
@@ -31,11 +36,12 @@ def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np
     raise ValueError(f"Unknown method {method!r}; use 'umap' or 'tsne'.")
 
 
+@shared_docs
 def gene_map(
     adata: Any,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     *,
-    color: str | None = "gv_program",
+    color: str | None = Key.PROGRAMS,
     method: str = "umap",
     label: Sequence[str] | None = None,
     n_neighbors: int = 15,
@@ -44,13 +50,12 @@ def gene_map(
     show: bool | None = None,
     save: str | Path | None = None,
     mod: str | None = None,
-):
+) -> Axes | None:
     """2-D map (UMAP or t-SNE, cosine) of the gene vectors, coloured by program, chosen genes labelled.
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     key
         ``varm`` key of the vectors; genes without a vector are left out.
     color
@@ -64,14 +69,10 @@ def gene_map(
         UMAP neighbours.
     seed
         Layout seed.
-    ax
-        Axes to draw into; a new figure otherwise.
-    show
-        Show the figure (default: when matplotlib is interactive).
-    save
-        Write the figure to this path.
-    mod
-        Modality of a MuData.
+    {doc_ax}
+    {doc_show}
+    {doc_save}
+    {doc_mod}
 
     Returns
     -------
@@ -81,7 +82,7 @@ def gene_map(
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)
-    vectors = _vectors(modality, key)
+    vectors = gene_vectors(modality, key)
     usable = np.flatnonzero(valid_rows(vectors))
     if len(usable) < 3:
         raise ValueError(f"varm[{key!r}] has fewer than 3 genes with vectors; nothing to map.")
@@ -116,29 +117,28 @@ def gene_map(
     return _show_or_save(ax, show, save)
 
 
+@shared_docs
 def similarity_heatmap(
     adata: Any,
     genes: Sequence[str] | None = None,
     *,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     programs: Sequence[str] | None = None,
-    program_key: str = "gv_program",
+    program_key: str = Key.PROGRAMS,
     cmap: str = "RdBu_r",
     ax: Any = None,
     show: bool | None = None,
     save: str | Path | None = None,
     mod: str | None = None,
-):
+) -> Axes | None:
     """Cosine similarity of gene vectors for a gene list, or for the genes of chosen programs.
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     genes
         Genes to show, in order.
-    key
-        ``varm`` key of the vectors.
+    {doc_key_vectors}
     programs
         Instead of ``genes``: program names whose genes are shown, grouped by program (all
         programs when both are ``None``, at most 100 genes).
@@ -146,14 +146,10 @@ def similarity_heatmap(
         The ``var`` column written by :func:`geneverse.tl.programs`.
     cmap
         Colormap (symmetric around 0).
-    ax
-        Axes to draw into; a new figure otherwise.
-    show
-        Show the figure (default: when matplotlib is interactive).
-    save
-        Write the figure to this path.
-    mod
-        Modality of a MuData.
+    {doc_ax}
+    {doc_show}
+    {doc_save}
+    {doc_mod}
 
     Returns
     -------
@@ -162,7 +158,7 @@ def similarity_heatmap(
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)
-    vectors = _vectors(modality, key)
+    vectors = gene_vectors(modality, key)
     if genes is None:
         if program_key not in modality.var.columns:
             raise KeyError(f"No var[{program_key!r}]; pass genes= or run `gv.tl.programs(adata)` first.")
@@ -191,11 +187,12 @@ def similarity_heatmap(
     return _show_or_save(ax, show, save)
 
 
+@shared_docs
 def programs(
     adata: Any,
     names: Sequence[str] | None = None,
     *,
-    key: str = "gv_programs",
+    key: str = Key.SCORES,
     basis: str = "X_umap",
     spatial_key: str = "spatial",
     cmap: str = "viridis",
@@ -203,7 +200,7 @@ def programs(
     show: bool | None = None,
     save: str | Path | None = None,
     mod: str | None = None,
-):
+) -> np.ndarray | None:
     """Program scores on a cell embedding and, when ``obsm[spatial_key]`` exists, on the tissue.
 
     Parameters
@@ -222,12 +219,9 @@ def programs(
         Colormap.
     ncols
         Panels per row.
-    show
-        Show the figure (default: when matplotlib is interactive).
-    save
-        Write the figure to this path.
-    mod
-        Modality of a MuData.
+    {doc_show}
+    {doc_save}
+    {doc_mod}
 
     Returns
     -------

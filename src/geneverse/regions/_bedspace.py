@@ -12,15 +12,17 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._core._bedspace import bag_operator, train_bedspace
+from .._data import write_result
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import (
     UNS_KEY,
     check_finite_number,
     check_positive_int,
     check_seed,
-    copy_container,
     progress_bar,
     resolve_device,
-    write_uns,
 )
 from ._tokenize import _check_intervals, overlap_matrix, read_bed
 
@@ -50,29 +52,7 @@ def _label_examples(sets: AnnData, label_keys: Sequence[str]) -> tuple[list[str]
     return names, np.asarray(set_index, dtype=np.int64), np.asarray(label_index, dtype=np.int64)
 
 
-def _bag_operator(tokens: sp.csr_matrix) -> sp.csr_matrix:
-    """Rows normalised to sum 1: a set's vector is the mean of its regions' vectors."""
-    counts = np.asarray(tokens.sum(axis=1)).ravel()
-    return sp.csr_matrix(sp.diags(1.0 / np.where(counts > 0, counts, 1.0)) @ tokens)
-
-
-def _torch_sparse(matrix: sp.csr_matrix, device: str):
-    import torch
-
-    coo = matrix.tocoo()
-    index = torch.as_tensor(np.vstack([coo.row, coo.col]).astype(np.int64), device=device)
-    values = torch.as_tensor(coo.data, dtype=torch.float32, device=device)
-    return torch.sparse_coo_tensor(index, values, coo.shape, check_invariants=False)
-
-
-def _check_diverged(loss: float, lr: float) -> None:
-    if not np.isfinite(loss):
-        raise ValueError(
-            f"BEDspace training diverged (the loss or the vectors became {loss}); "
-            f"use a smaller lr (now {lr:g}; the default is 0.05)."
-        )
-
-
+@shared_docs
 def train(
     sets: AnnData,
     label_keys: str | Sequence[str],
@@ -85,7 +65,7 @@ def train(
     batch_size: int = 32,
     seed: int = 0,
     device: str = "auto",
-    key_added: str = "X_bedspace",
+    key_added: str = Key.BEDSPACE,
     progress: bool = True,
     copy: bool = False,
 ) -> AnnData | None:
@@ -118,8 +98,7 @@ def train(
         Examples per step.
     seed
         Seeds initialisation, shuffling and negative draws.
-    device
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    {doc_device}
     key_added
         ``varm`` (regions), ``obsm`` (sets) and ``uns['gv']`` (labels, parameters, loss) key.
     progress
@@ -141,8 +120,6 @@ def train(
     TypeError
         ``seed`` is not an integer.
     """
-    import torch
-
     seed = check_seed(seed)
     for name, value in {"dim": dim, "epochs": epochs, "n_negatives": n_negatives, "batch_size": batch_size}.items():
         check_positive_int(name, value)
@@ -156,70 +133,35 @@ def train(
     if len(labels) < 2 or len(set_index) == 0:
         raise ValueError("Training needs at least 2 labels and one non-empty labelled set.")
     device = resolve_device(device)
-    generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    regions = (torch.randn(tokens.shape[1], dim, generator=generator) * 1e-3).to(device).requires_grad_(True)
-    label_vectors = (torch.randn(len(labels), dim, generator=generator) * 1e-3).to(device).requires_grad_(True)
-    optimizer = torch.optim.Adagrad([regions, label_vectors], lr=lr)
-    bags = _bag_operator(tokens)
-    n_labels = len(labels)
-    losses = []
+    bags = bag_operator(tokens)
     started = time.perf_counter()
-    bar = progress_bar(progress, "bedspace")
-    epochs_iter = range(epochs)
-    for _ in bar(epochs_iter, total=epochs) if bar else epochs_iter:
-        order = torch.randperm(len(set_index), generator=generator).numpy()
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            bag = _torch_sparse(bags[set_index[batch]], device)
-            lhs = torch.nn.functional.normalize(torch.sparse.mm(bag, regions), dim=1)
-            positive = torch.as_tensor(label_index[batch], device=device)
-            # negatives uniform over the other labels: draw from n_labels - 1 and skip the positive
-            draws = torch.randint(0, n_labels - 1, (len(batch), n_negatives), generator=generator).to(device)
-            negative = draws + (draws >= positive[:, None]).long()
-            rhs = torch.nn.functional.normalize(label_vectors, dim=1)
-            pos_sim = (lhs * rhs[positive]).sum(dim=1, keepdim=True)
-            neg_sim = torch.einsum("bd,bkd->bk", lhs, rhs[negative])
-            loss = torch.clamp(margin - pos_sim + neg_sim, min=0).sum()
-            value = float(loss.detach())
-            _check_diverged(value, lr)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += value
-        losses.append(total / len(order))
-    region_np = regions.detach().cpu().numpy()
-    label_np = label_vectors.detach().cpu().numpy()
-    if not (np.isfinite(region_np).all() and np.isfinite(label_np).all()):
-        _check_diverged(float("nan"), lr)
+    trained = train_bedspace(
+        bags, set_index, label_index, len(labels), dim=dim, epochs=epochs, lr=lr, margin=margin,
+        n_negatives=n_negatives, batch_size=batch_size, seed=seed, device=device,
+        progress=progress_bar(progress, "bedspace"),
+    )  # fmt: skip
+    region_np, label_np, losses = trained.regions, trained.labels, trained.loss
     set_np = np.asarray(bags @ region_np, dtype=np.float32)
 
-    result = copy_container(sets) if copy else sets
-    result.varm[key_added] = region_np.astype(np.float32)
-    result.obsm[key_added] = set_np
-    write_uns(
-        result,
-        key_added,
-        {
-            "kind": "bedspace",
-            "labels": np.asarray(labels, dtype=object),
-            "label_vectors": label_np.astype(np.float32),
-            "label_keys": list(label_keys) if not isinstance(label_keys, str) else [label_keys],
-            "params": {
-                "dim": dim,
-                "epochs": epochs,
-                "lr": lr,
-                "margin": margin,
-                "n_negatives": n_negatives,
-                "batch_size": batch_size,
-                "seed": seed,
-            },
-            "loss": np.asarray(losses),
-            "device": device,
-            "seconds": round(time.perf_counter() - started, 3),
+    record = {
+        "kind": "bedspace",
+        "labels": np.asarray(labels, dtype=object),
+        "label_vectors": label_np,
+        "label_keys": list(label_keys) if not isinstance(label_keys, str) else [label_keys],
+        "params": {
+            "dim": dim,
+            "epochs": epochs,
+            "lr": lr,
+            "margin": margin,
+            "n_negatives": n_negatives,
+            "batch_size": batch_size,
+            "seed": seed,
         },
-    )
-    return result if copy else None
+        "loss": np.asarray(losses),
+        "device": device,
+    }
+    slots = {"varm": {key_added: region_np}, "obsm": {key_added: set_np}}
+    return write_result(sets, key_added, record, copy=copy, started=started, **slots)
 
 
 def _record(model: AnnData, key: str) -> dict:
@@ -264,7 +206,7 @@ def _label_position(labels: list[str], query: str) -> int:
     raise KeyError(f"Unknown label {query!r}; labels: {labels[:20]}.")
 
 
-def search(model: AnnData, query: Any, kind: str = "r2l", n: int = 10, *, key: str = "X_bedspace") -> pd.DataFrame:
+def search(model: AnnData, query: Any, kind: str = "r2l", n: int = 10, *, key: str = Key.BEDSPACE) -> pd.DataFrame:
     """Rank labels for a region set (``r2l``), sets for a label (``l2r``) or sets for a set (``r2r``) by cosine.
 
     Parameters
@@ -307,7 +249,7 @@ def search(model: AnnData, query: Any, kind: str = "r2l", n: int = 10, *, key: s
     return pd.DataFrame({column: [names[i] for i in order], "similarity": scores[order]})
 
 
-def distances(model: AnnData, kind: str = "r2l", *, key: str = "X_bedspace") -> pd.DataFrame:
+def distances(model: AnnData, kind: str = "r2l", *, key: str = Key.BEDSPACE) -> pd.DataFrame:
     """Full cosine similarity matrices: sets x labels (``r2l``), labels x sets (``l2r``) or sets x sets (``r2r``).
 
     Parameters

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -53,6 +54,18 @@ def _mi(
         n_jobs=n_jobs,
         progress=progress,
     )
+
+
+def warn_zero_variance(values: np.ndarray, gene_names: list[str]) -> None:
+    """Correlation targets define a zero-variance gene's row as 0; say so rather than hide it."""
+    constant = np.flatnonzero(np.diag(values) == 0)
+    if len(constant):
+        examples = [gene_names[i] for i in constant[:5]]
+        warnings.warn(
+            f"{len(constant)} gene(s) have zero variance (e.g. {examples}); their correlation row and column are 0. "
+            "Filter them first (e.g. `sc.pp.filter_genes(adata, min_cells=1)`) to drop them.",
+            stacklevel=3,  # the caller of gv.tl.coexpression
+        )
 
 
 def _pearson(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
@@ -134,9 +147,16 @@ for _target in (
         defaults=_MI_DEFAULTS,
         value_params=("n_bins", "signed", "include_double_zeros"),
         description="signed binned mutual information in bits (GeneVector's estimator)",
+        tool_params={"signed_mi": "signed", "mi_backend": "backend"},
     ),
-    Target("pearson", _pearson, builtin=True, description="Pearson correlation over cells"),
-    Target("spearman", _spearman, builtin=True, description="Spearman rank correlation over cells (ties averaged)"),
+    Target("pearson", _pearson, builtin=True, description="Pearson correlation over cells", check=warn_zero_variance),
+    Target(
+        "spearman",
+        _spearman,
+        builtin=True,
+        description="Spearman rank correlation over cells (ties averaged)",
+        check=warn_zero_variance,
+    ),
     Target("jaccard", _jaccard, builtin=True, nonnegative=True, description="Jaccard index of detection (x > 0)"),
     Target("cosine", _cosine, builtin=True, description="cosine similarity of gene vectors over cells"),
     Target(

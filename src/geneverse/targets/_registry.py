@@ -11,6 +11,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +42,12 @@ class Target:
     resolve
         Built-ins that need more of the AnnData than its matrix: ``resolve(adata, params)``
         returns the parameters to compute with (e.g. an ``obsp`` key replaced by the graph).
+    tool_params
+        Arguments of :func:`geneverse.tl.coexpression` that set a parameter of this target when
+        ``target_kwargs`` does not (``{"signed_mi": "signed"}`` for ``mi``).
+    check
+        ``check(values, gene_names)`` run on the result before it is stored (e.g. a warning about
+        genes with zero variance).
     """
 
     name: str
@@ -51,6 +58,46 @@ class Target:
     value_params: tuple[str, ...] = ()
     description: str = ""
     resolve: Callable | None = None
+    tool_params: dict = field(default_factory=dict)
+    check: Callable | None = None
+
+    def params(self, target_kwargs: dict | None, **tool_arguments: Any) -> dict[str, Any]:
+        """The parameters to compute with: defaults, then the tool's arguments, then ``target_kwargs``.
+
+        Built-ins reject keyword arguments they do not know; a custom target gets exactly ``target_kwargs``.
+        """
+        given = dict(target_kwargs or {})
+        if not self.builtin:
+            return given
+        unknown = sorted(set(given) - set(self.defaults))
+        if unknown:
+            accepted = sorted(self.defaults) or "none"
+            raise ValueError(f"Unknown target_kwargs {unknown} for target {self.name!r}; accepted: {accepted}.")
+        from_tool = {param: tool_arguments[arg] for arg, param in self.tool_params.items() if arg in tool_arguments}
+        return {**self.defaults, **from_tool, **given}
+
+    def compute(self, chunks: Any, gene_names: list[str], params: dict, progress: Callable | None) -> np.ndarray:
+        """The genes x genes matrix, whichever convention ``func`` follows (one call site for every target).
+
+        Parameters
+        ----------
+        chunks
+            The expression as a :class:`~geneverse._core._chunks.CellChunks` of the chosen genes.
+        gene_names
+            Their names.
+        params
+            From :meth:`params` (and ``resolve``).
+        progress
+            tqdm-like factory, or ``None``.
+
+        Returns
+        -------
+        float64 genes x genes matrix, checked (shape, finite).
+        """
+        if self.builtin:
+            return self.func(chunks, progress=progress, **params)
+        matrix = sp.vstack(list(chunks), format="csr") if chunks.n_chunks > 1 else next(iter(chunks))
+        return as_matrix(self.func(matrix, list(gene_names), **params), gene_names, self.name)
 
     def source_hash(self) -> str | None:
         """Fingerprint of a custom function (part of its cache key), ``None`` when it cannot be taken.

@@ -2,56 +2,33 @@
 
 from __future__ import annotations
 
+import time
 import warnings
-from functools import partial
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from .._core._cells import WEIGHTINGS, weighted_cell_vectors
 from .._core._chunks import CellChunks
 from .._core._search import valid_rows
+from .._data import gene_names, gene_vectors, write_result
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import (
     check_positive_int,
-    copy_container,
     get_expression,
     progress_bar,
     resolve_device,
     resolve_modality,
-    write_uns,
 )
-from ._queries import _labels, _vectors
 
-WEIGHTINGS = ("log1p", "raw", "tfidf")
 METHODS = ("weighted", "sentence")
 
 
-def _detected(chunk: sp.csr_matrix) -> np.ndarray:
-    return np.bincount(chunk.indices, minlength=chunk.shape[1]).astype(np.float64)
-
-
-def _document_frequency(chunks: CellChunks) -> np.ndarray:
-    return chunks.map_reduce(_detected)
-
-
-def _embed_chunk(chunk: sp.csr_matrix, weighting: str, idf: np.ndarray | None, gene_vectors: np.ndarray) -> np.ndarray:
-    return np.asarray(_weights(chunk, weighting, idf) @ gene_vectors)
-
-
-def _weights(chunk: sp.csr_matrix, weighting: str, idf: np.ndarray | None) -> sp.csr_matrix:
-    """Per-cell gene weights: the expression, its log1p, or TF-IDF (share of the cell's total x idf)."""
-    out = chunk.copy()
-    if weighting == "log1p":
-        out.data = np.log1p(out.data)
-    elif weighting == "tfidf":
-        totals = np.asarray(out.sum(axis=1)).ravel()
-        out.data = out.data / np.repeat(np.where(totals > 0, totals, 1.0), np.diff(out.indptr)) * idf[out.indices]
-    return out
-
-
+@shared_docs
 def cell_embed(
     adata: Any,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     *,
     method: str = "weighted",
     layer: str | None = None,
@@ -61,7 +38,7 @@ def cell_embed(
     gene_symbols: str | None = None,
     batch_size: int = 64,
     device: str = "auto",
-    key_added: str = "X_gv",
+    key_added: str = Key.CELL_VECTORS,
     chunk_size: int = 50_000,
     progress: bool = True,
     mod: str | None = None,
@@ -86,14 +63,12 @@ def cell_embed(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     key
         ``varm`` key of the gene vectors (trained, imported or text-derived); ``"weighted"`` only.
     method
         ``"weighted"`` (expression-weighted mean of gene vectors) or ``"sentence"`` (GenePT-s).
-    layer
-        Layer to read instead of ``X``.
+    {doc_layer}
     weighting
         ``"tfidf"`` (default): ``x / cell total * log(n_cells / (1 + cells expressing the gene))``,
         which down-weights genes expressed everywhere (on pbmc68k counts it clusters the FACS
@@ -111,14 +86,11 @@ def cell_embed(
         ``"sentence"``: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     key_added
         ``obsm`` key (``uns['gv']`` gets ``key_added + '_cells'``).
-    chunk_size
-        Cells per chunk.
+    {doc_chunk_size}
     progress
         Show a progress bar over chunks.
-    mod
-        Modality of a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
@@ -126,6 +98,7 @@ def cell_embed(
     all-zero rows for cells expressing none of the embedded genes, with a warning) and
     ``uns['gv'][key_added + '_cells']`` (the gene embedding may own ``uns['gv'][key_added]``).
     """
+    started = time.perf_counter()
     modality = resolve_modality(adata, mod)
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; cell_embed supports {METHODS}.")
@@ -135,7 +108,7 @@ def cell_embed(
         matrix, source = get_expression(modality, layer)
         chunks = CellChunks(matrix, chunk_size=chunk_size, require_nonnegative=False, source_name=source)
         cells, empty = _sentence_cells(
-            chunks, _labels(modality, gene_symbols), model, n_top_genes, batch_size, device, progress
+            chunks, gene_names(modality, gene_symbols), model, n_top_genes, batch_size, device, progress
         )
         used, embedding_key = None, None
         params = {"model": str(model), "n_top_genes": int(n_top_genes), "layer": layer, "gene_symbols": gene_symbols}
@@ -150,23 +123,17 @@ def cell_embed(
             stacklevel=2,
         )
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.obsm[key_added] = cells
-    # uns['gv'][key_added] may already hold the gene embedding of the same name (varm['X_gv'])
-    write_uns(
-        out,
-        f"{key_added}_cells",
-        {
-            "kind": "cell_embedding",
-            "method": method,
-            "embedding_key": embedding_key,
-            "params": params,
-            "n_genes_used": None if used is None else int(used.sum()),
-            "n_empty_cells": int(empty.sum()),
-        },
-    )
-    return result if copy else None
+    record = {
+        "kind": "cell_embedding",
+        "method": method,
+        "embedding_key": embedding_key,
+        "params": params,
+        "n_genes_used": None if used is None else int(used.sum()),
+        "n_empty_cells": int(empty.sum()),
+    }
+    # the record is uns['gv'][key_added + '_cells']: uns['gv'][key_added] may hold the gene embedding of that name
+    record_key = Key.cell_record(key_added)
+    return write_result(adata, record_key, record, mod=mod, copy=copy, started=started, obsm={key_added: cells})
 
 
 def _weighted_cells(
@@ -175,21 +142,14 @@ def _weighted_cells(
     """GenePT-w / GeneVector cells: unit-length expression-weighted sums of gene vectors."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"Unknown weighting {weighting!r}; use one of {WEIGHTINGS}.")
-    vectors = _vectors(modality, key)
+    vectors = gene_vectors(modality, key)
     usable = valid_rows(vectors)
     if not usable.any():
         raise ValueError(f"varm[{key!r}] has no usable gene vector (all NaN or zero).")
-    gene_vectors = np.where(usable[:, None], vectors, 0.0)
+    clean = np.where(usable[:, None], vectors, 0.0)
     matrix, source = get_expression(modality, layer)
     chunks = CellChunks(matrix, chunk_size=chunk_size, require_nonnegative=weighting != "raw", source_name=source)
-    idf = None
-    if weighting == "tfidf":
-        idf = np.log(chunks.n_cells / (1.0 + _document_frequency(chunks)))
-    embed = partial(_embed_chunk, weighting=weighting, idf=idf, gene_vectors=gene_vectors)
-    cells = chunks.map_concat(embed, progress_bar(progress, "cell embed"))
-    norms = np.linalg.norm(cells, axis=1)
-    empty = norms == 0
-    cells = (cells / np.where(empty, 1.0, norms)[:, None]).astype(np.float32)
+    cells, empty = weighted_cell_vectors(chunks, clean, weighting, progress_bar(progress, "cell embed"))
     return cells, empty, usable
 
 
@@ -207,10 +167,10 @@ def _sentence_cells(
 
     encoder = _text.load_model(model, resolve_device(device))
     bar = progress_bar(progress, "cell sentences")
-    gene_names = np.asarray(names, dtype=object)
+    names = np.asarray(names, dtype=object)
     parts, empty = [], []
     for chunk in chunks:
-        sentences = _text.cell_sentences(chunk, gene_names, n_top_genes)
+        sentences = _text.cell_sentences(chunk, names, n_top_genes)
         vectors = _text.encode(encoder, sentences, batch_size, bar)
         nothing = np.asarray((chunk > 0).sum(axis=1)).ravel() == 0  # the sentence would be the prefix alone
         vectors[nothing] = 0.0

@@ -8,41 +8,22 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from anndata import AnnData
 
 from .. import cache
 from .._core._chunks import CellChunks, is_backed_array
+from .._data import write_result
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import (
-    UNS_KEY,
     check_positive_int,
     check_unique_var_names,
-    copy_container,
     get_expression,
     logger,
     progress_bar,
     resolve_modality,
     select_genes,
-    write_uns,
 )
-from ..targets._registry import Target, as_matrix, fingerprint, get_target
-
-
-def _resolve_params(target: Target, target_kwargs: dict | None, signed_mi: bool, mi_backend: str) -> dict[str, Any]:
-    """Merge a target's defaults with the user's keyword arguments, rejecting unknown ones."""
-    given = dict(target_kwargs or {})
-    if not target.builtin:
-        return given
-    unknown = sorted(set(given) - set(target.defaults))
-    if unknown:
-        accepted = sorted(target.defaults) or "none"
-        raise ValueError(f"Unknown target_kwargs {unknown} for target {target.name!r}; accepted: {accepted}.")
-    params = {**target.defaults, **given}
-    if target.name == "mi":
-        if "signed" not in given:
-            params["signed"] = signed_mi
-        if "backend" not in given:
-            params["backend"] = mi_backend
-    return params
+from ..targets._registry import Target, fingerprint, get_target
 
 
 def _describe(value: Any) -> Any:
@@ -79,27 +60,20 @@ def _cache_description(target: Target, params: dict, gene_names: list[str]) -> d
     return {"target": target.name, "code": code, "params": value_params, "genes": gene_names, "format": 2}
 
 
-def _compute(target: Target, chunks: CellChunks, gene_names: list[str], params: dict, progress: bool) -> np.ndarray:
-    if target.builtin:
-        return target.func(chunks, progress=progress_bar(progress, f"coexpression {target.name}"), **params)
-    matrix = sp.vstack(list(chunks), format="csr") if chunks.n_chunks > 1 else next(iter(chunks))
-    return as_matrix(target.func(matrix, list(gene_names), **params), gene_names, target.name)
-
-
-def _store_matrix(adata: AnnData, key: str, values: np.ndarray, positions: np.ndarray | None) -> None:
-    """Dense float32 in ``varp`` for all genes; CSR with zeros outside the block for a subset."""
+def _as_varp(values: np.ndarray, positions: np.ndarray | None, n_vars: int) -> np.ndarray | sp.csr_matrix:
+    """Dense float32 for all genes; CSR (n_vars x n_vars) with zeros outside the block for a subset."""
     values = values.astype(np.float32)
     if positions is None:
-        adata.varp[key] = values
-        return
+        return values
     rows = np.repeat(positions, len(positions))
     cols = np.tile(positions, len(positions))
-    adata.varp[key] = sp.csr_matrix((values.ravel(), (rows, cols)), shape=(adata.n_vars, adata.n_vars))
+    return sp.csr_matrix((values.ravel(), (rows, cols)), shape=(n_vars, n_vars))
 
 
+@shared_docs
 def coexpression(
     adata: Any,
-    target: str | Callable = "mi",
+    target: str | Callable = Key.TARGET,
     *,
     layer: str | None = None,
     genes: str | Sequence[str] | np.ndarray | None = None,
@@ -152,8 +126,7 @@ def coexpression(
             neighbourhood; ``symmetrize`` (True) stores ``(S + S.T) / 2``, False keeps ``S[i, j]`` =
             "i in the cell, j around it"). Self-loops are ignored, cells without neighbours are
             left out (with a warning); the graph must be cells x cells with finite, non-negative weights.
-    layer
-        Layer to read instead of ``X``.
+    {doc_layer}
     genes
         Restrict to these genes: a list of names, a boolean mask, or a boolean ``var`` column
         name (e.g. ``"highly_variable"``). See Returns for how a subset is stored.
@@ -174,14 +147,11 @@ def coexpression(
         key covers its source code, default arguments, the values its closure captured and the
         module globals (and helper functions) it reads; a target that reads anything else (an
         object with no content hash, such as an open file or a model) is computed afresh every time.
-    chunk_size
-        Cells read at a time; memory is O(genes² + chunk).
+    {doc_chunk_size}
     progress
         Show a progress bar.
-    mod
-        Modality to use when ``adata`` is a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
@@ -211,12 +181,10 @@ def coexpression(
     >>> adata.varp["gv_mi"].shape
     (765, 765)
     """
-    from .. import __version__
-
     started = time.perf_counter()
     modality = resolve_modality(adata, mod)
     spec = get_target(target)
-    params = _resolve_params(spec, target_kwargs, signed_mi, mi_backend)
+    params = spec.params(target_kwargs, signed_mi=signed_mi, mi_backend=mi_backend)
     key = f"gv_{spec.name}" if key_added is None else key_added
     if not isinstance(key, str) or not key:
         raise ValueError("key_added must be a non-empty string.")
@@ -242,34 +210,27 @@ def coexpression(
     from_cache = values is not None
     if values is None:
         logger.info("computing %r co-expression for %d genes over %d cells", spec.name, len(gene_names), chunks.n_cells)
-        values = _compute(spec, chunks, gene_names, compute_params, progress)
+        bar = progress_bar(progress, f"coexpression {spec.name}")
+        values = spec.compute(chunks, gene_names, compute_params, bar)
         if cache_key:
             cache.store(cache_key, values, {"target": spec.name, "n_genes": len(gene_names)}, genes=gene_names)
     _check_storable(spec.name, values)
-    _warn_constant(spec.name, values, gene_names)
+    if spec.check is not None:
+        spec.check(values, gene_names)
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    _store_matrix(out, key, values, positions)
-    write_uns(
-        out,
-        key,
-        {
-            "kind": "coexpression",
-            "target": spec.name,
-            "params": {k: _uns_param(v) for k, v in params.items()},
-            "layer": layer,
-            "genes": np.asarray(gene_names, dtype=object),
-            "n_cells": int(chunks.n_cells),
-            "backed": bool(is_backed_array(matrix)),
-            "cache_key": cache_key or "",
-            "from_cache": from_cache,
-            "seconds": round(time.perf_counter() - started, 4),
-            "version": __version__,
-        },
-    )
-    logger.info("added varp[%r] and uns[%r][%r]", key, UNS_KEY, key)
-    return result if copy else None
+    record = {
+        "kind": "coexpression",
+        "target": spec.name,
+        "params": {k: _uns_param(v) for k, v in params.items()},
+        "layer": layer,
+        "genes": np.asarray(gene_names, dtype=object),
+        "n_cells": int(chunks.n_cells),
+        "backed": bool(is_backed_array(matrix)),
+        "cache_key": cache_key or "",
+        "from_cache": from_cache,
+    }
+    varp = {key: _as_varp(values, positions, modality.n_vars)}
+    return write_result(adata, key, record, mod=mod, copy=copy, started=started, varp=varp)
 
 
 def _check_storable(target: str, values: np.ndarray) -> None:
@@ -279,20 +240,4 @@ def _check_storable(target: str, values: np.ndarray) -> None:
         raise ValueError(
             f"The {target!r} matrix has values beyond float32's range (|x| > {limit:.3g}), from very large "
             "expression values; normalise or scale the data (e.g. `sc.pp.normalize_total`) first."
-        )
-
-
-def _warn_constant(target: str, values: np.ndarray, gene_names: list[str]) -> None:
-    """Correlation targets define a zero-variance gene's row as 0; say so rather than hide it."""
-    if target not in ("pearson", "spearman"):
-        return
-    constant = np.flatnonzero(np.diag(values) == 0)
-    if len(constant):
-        import warnings
-
-        examples = [gene_names[i] for i in constant[:5]]
-        warnings.warn(
-            f"{len(constant)} gene(s) have zero variance (e.g. {examples}); their {target} row and column are 0. "
-            "Filter them first (e.g. `sc.pp.filter_genes(adata, min_cells=1)`) to drop them.",
-            stacklevel=3,
         )

@@ -6,17 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from .._data import write_result
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import (
     check_finite_number,
     check_positive_int,
     check_seed,
     check_unique_var_names,
-    copy_container,
-    logger,
     progress_bar,
     resolve_device,
     resolve_modality,
-    write_uns,
 )
 from ..io._coexpression import coexpression_frame
 
@@ -58,9 +58,10 @@ def _check_scale(scale: float, target: np.ndarray) -> None:
         )
 
 
+@shared_docs
 def embed(
     adata: Any,
-    target_key: str = "gv_mi",
+    target_key: str = Key.COEXPRESSION,
     *,
     n_components: int = 100,
     method: str = "genevector",
@@ -74,7 +75,7 @@ def embed(
     vectors: str = "default",
     device: str = "auto",
     seed: int = 0,
-    key_added: str = "X_gv",
+    key_added: str = Key.GENE_VECTORS,
     progress: bool = True,
     mod: str | None = None,
     copy: bool = False,
@@ -122,18 +123,15 @@ def embed(
         eigenvalues of the target: anti-correlated modules) cancel in the average and the sum; the
         gene vectors keep them and compare genes by their whole co-expression profile
         (``w_i C^T`` is gene i's row of the fitted target).
-    device
-        ``"auto"`` (CUDA when torch sees a GPU), ``"cpu"`` or ``"cuda"``.
+    {doc_device}
     seed
         Seed of the initialisation; the same seed gives the same vectors on the same device.
     key_added
         ``varm`` and ``uns['gv']`` key.
     progress
         Show a progress bar over epochs.
-    mod
-        Modality of a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
@@ -156,7 +154,6 @@ def embed(
     TypeError
         ``seed`` is not a non-negative integer (``-1`` gives a ValueError).
     """
-    from .. import __version__
     from .._core._embedding import train_genevector, train_glove
 
     seed = check_seed(seed)
@@ -204,38 +201,29 @@ def embed(
             seed=seed, device=device, progress=bar,
         )  # fmt: skip
 
-    result_container = copy_container(adata) if copy else adata
-    out = resolve_modality(result_container, mod)
     chosen = {
         "average": (result.gene_vectors + result.context_vectors) / 2,
         "sum": result.gene_vectors + result.context_vectors,
         "gene": result.gene_vectors,
         "context": result.context_vectors,
     }[vectors]
-    stored = np.full((out.n_vars, n_components), np.nan, dtype=np.float32)
-    stored[out.var_names.get_indexer(frame.index)] = chosen
-    out.varm[key_added] = stored
+    stored = np.full((modality.n_vars, n_components), np.nan, dtype=np.float32)
+    stored[modality.var_names.get_indexer(frame.index)] = chosen
     params = {
         "n_components": n_components, "epochs": epochs, "lr": lr, "tol": tol, "seed": seed, "vectors": vectors,
         **({"init": init, "scale": scale} if method == "genevector" else {"x_max": x_max, "alpha": alpha}),
     }  # fmt: skip
-    write_uns(
-        out,
-        key_added,
-        {
-            "kind": "embedding",
-            "method": method,
-            "target_key": target_key,
-            "params": params,
-            "genes": np.asarray(frame.index, dtype=object),
-            "loss": result.loss.astype(np.float64),
-            "final_loss": float(result.extra.get("final_loss", result.loss[-1])),
-            "epochs_run": len(result.loss),
-            "converged": bool(result.converged),
-            "device": device,
-            "seconds": round(result.seconds, 4),
-            "version": __version__,
-        },
-    )
-    logger.info("added varm[%r] (%d genes x %d) in %.2f s", key_added, len(frame), n_components, result.seconds)
-    return result_container if copy else None
+    record = {
+        "kind": "embedding",
+        "method": method,
+        "target_key": target_key,
+        "params": params,
+        "genes": np.asarray(frame.index, dtype=object),
+        "loss": result.loss.astype(np.float64),
+        "final_loss": float(result.extra.get("final_loss", result.loss[-1])),
+        "epochs_run": len(result.loss),
+        "converged": bool(result.converged),
+        "device": device,
+        "seconds": round(result.seconds, 4),
+    }
+    return write_result(adata, key_added, record, mod=mod, copy=copy, varm={key_added: stored})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -11,33 +12,42 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._core._chunks import CellChunks
-from .._core._programs import central_order, cosine_knn_graph, kmeans, leiden, relabel_by_size
+from .._core._programs import (
+    central_order,
+    cosine_knn_graph,
+    expression_bins,
+    kmeans,
+    leiden,
+    relabel_by_size,
+    score_weights,
+)
 from .._core._search import valid_rows
+from .._data import gene_vectors, write_result
+from .._data import programs as get_programs
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import (
-    UNS_KEY,
     check_positive_int,
     check_seed,
-    copy_container,
     get_expression,
     progress_bar,
     resolve_modality,
-    write_uns,
 )
-from ._queries import _vectors
 
 PROGRAM_METHODS = ("leiden", "kmeans")
 
 
+@shared_docs
 def programs(
     adata: Any,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     *,
     method: str = "leiden",
     resolution: float = 1.0,
     n_neighbors: int = 15,
     n_clusters: int | None = None,
     seed: int = 0,
-    key_added: str = "gv_program",
+    key_added: str = Key.PROGRAMS,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
@@ -51,8 +61,7 @@ def programs(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     key
         ``varm`` key of the vectors (trained or imported); genes without a vector get no program.
     method
@@ -67,10 +76,8 @@ def programs(
         Random seed of Leiden / k-means.
     key_added
         ``var`` column and ``uns['gv']`` key.
-    mod
-        Modality of a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
@@ -79,11 +86,12 @@ def programs(
     ``centrality`` (name -> cosine to the program's mean direction), ``method``, ``params``,
     ``embedding_key``.
     """
+    started = time.perf_counter()
     seed = check_seed(seed)
     modality = resolve_modality(adata, mod)
     if method not in PROGRAM_METHODS:
         raise ValueError(f"Unknown method {method!r}; use one of {PROGRAM_METHODS}.")
-    vectors = _vectors(modality, key)
+    vectors = gene_vectors(modality, key)
     usable = np.flatnonzero(valid_rows(vectors))
     if len(usable) < 2:
         raise ValueError(f"varm[{key!r}] has fewer than 2 genes with usable vectors; nothing to cluster.")
@@ -108,33 +116,21 @@ def programs(
     column = np.full(modality.n_vars, None, dtype=object)
     column[usable] = [names[i] for i in labels]
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.var[key_added] = pd.Categorical(column, categories=names)
-    write_uns(
-        out,
-        key_added,
-        {
-            "kind": "programs",
-            "method": method,
-            "params": params,
-            "embedding_key": key,
-            "programs": gene_lists,
-            "centrality": centrality,
-        },
-    )
-    return result if copy else None
+    record = {
+        "kind": "programs",
+        "method": method,
+        "params": params,
+        "embedding_key": key,
+        "programs": gene_lists,
+        "centrality": centrality,
+    }
+    var = {key_added: pd.Categorical(column, categories=names)}
+    return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, var=var)
 
 
 def _program_genes(adata, programs: str | Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     if isinstance(programs, str):
-        record = adata.uns.get(UNS_KEY, {}).get(programs)
-        if record is None or "programs" not in record:
-            raise KeyError(
-                f"No programs in uns['gv'][{programs!r}]; run `gv.tl.programs(adata, key_added={programs!r})` "
-                "or pass a dict of program name -> genes."
-            )
-        programs = record["programs"]
+        programs = get_programs(adata, programs)
     if not isinstance(programs, Mapping) or not programs:
         raise ValueError("programs must be a uns key written by gv.tl.programs or a non-empty dict name -> genes.")
     out = {}
@@ -161,15 +157,16 @@ def _gene_means(chunks: CellChunks) -> np.ndarray:
     return chunks.map_reduce(_column_sums) / chunks.n_cells
 
 
+@shared_docs
 def score_programs(
     adata: Any,
-    programs: str | Mapping[str, Sequence[str]] = "gv_program",
+    programs: str | Mapping[str, Sequence[str]] = Key.PROGRAMS,
     *,
     layer: str | None = None,
     ctrl_size: int = 50,
     n_bins: int = 25,
     seed: int = 0,
-    key_added: str = "gv_programs",
+    key_added: str = Key.SCORES,
     chunk_size: int = 20_000,
     progress: bool = True,
     mod: str | None = None,
@@ -190,8 +187,7 @@ def score_programs(
     programs
         A ``uns['gv']`` key written by :func:`programs` (default ``"gv_program"``) or a dict of
         program name -> genes.
-    layer
-        Layer to read instead of ``X``.
+    {doc_layer}
     ctrl_size
         Control genes drawn per expression bin of the program's genes.
     n_bins
@@ -200,20 +196,18 @@ def score_programs(
         Seed of the control draws.
     key_added
         ``obsm`` and ``uns['gv']`` key.
-    chunk_size
-        Cells per chunk.
+    {doc_chunk_size}
     progress
         Show a progress bar over chunks.
-    mod
-        Modality of a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
     ``None``, or the modified copy. Writes ``obsm[key_added]`` (DataFrame, cells x programs) and
     ``uns['gv'][key_added]`` with the parameters and each program's control genes.
     """
+    started = time.perf_counter()
     seed = check_seed(seed)
     modality = resolve_modality(adata, mod)
     genes_of = _program_genes(modality, programs)
@@ -223,41 +217,19 @@ def score_programs(
     matrix, source = get_expression(modality, layer)
     chunks = CellChunks(matrix, chunk_size=chunk_size, source_name=source)
     means = _gene_means(chunks)
-    ranks = pd.Series(means).rank(method="first").to_numpy() - 1
-    bins = np.floor(ranks * n_bins / len(means)).astype(int)
-    rng = np.random.default_rng(seed)
+    bins = expression_bins(means, int(n_bins))
     position = {g: i for i, g in enumerate(modality.var_names)}
-    weights = np.zeros((modality.n_vars, len(genes_of)))
-    controls = {}
-    for column, (name, genes) in enumerate(genes_of.items()):
-        members = np.array([position[g] for g in genes])
-        weights[members, column] += 1.0 / len(members)
-        chosen = []
-        if ctrl_size:
-            outside = np.ones(modality.n_vars, dtype=bool)
-            outside[members] = False
-            for b in np.unique(bins[members]):
-                pool = np.flatnonzero(outside & (bins == b))
-                chosen.extend(rng.choice(pool, size=min(ctrl_size, len(pool)), replace=False).tolist())
-        if chosen:
-            chosen = np.unique(chosen)
-            weights[chosen, column] -= 1.0 / len(chosen)
-        controls[name] = np.asarray(modality.var_names[np.asarray(chosen, dtype=int)], dtype=object)
+    members = [np.array([position[g] for g in genes]) for genes in genes_of.values()]
+    weights, chosen = score_weights(members, bins, int(ctrl_size), np.random.default_rng(seed))
+    controls = {name: np.asarray(modality.var_names[c], dtype=object) for name, c in zip(genes_of, chosen, strict=True)}
     # one sparse x dense product per chunk scores every program at once
     values = chunks.map_concat(partial(_chunk_scores, weights=weights), progress_bar(progress, "score programs"))
     scores = pd.DataFrame(values, index=modality.obs_names.copy(), columns=list(genes_of))
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.obsm[key_added] = scores
-    write_uns(
-        out,
-        key_added,
-        {
-            "kind": "program_scores",
-            "programs": programs if isinstance(programs, str) else "user",
-            "params": {"layer": layer, "ctrl_size": int(ctrl_size), "n_bins": int(n_bins), "seed": int(seed)},
-            "controls": controls,
-        },
-    )
-    return result if copy else None
+    record = {
+        "kind": "program_scores",
+        "programs": programs if isinstance(programs, str) else "user",
+        "params": {"layer": layer, "ctrl_size": int(ctrl_size), "n_bins": int(n_bins), "seed": int(seed)},
+        "controls": controls,
+    }
+    return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, obsm={key_added: scores})

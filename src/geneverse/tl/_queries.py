@@ -7,44 +7,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 
 from .._core._search import METRICS, analogy_scores, similarity_to, top_indices, valid_rows
 from .._core._search import similar_pairs as _similar_pairs
+from .._data import gene_names, gene_vectors
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import DESCRIPTION_COLUMNS, check_positive_int, resolve_modality
-
-
-def _vectors(adata: AnnData, key: str) -> np.ndarray:
-    if key not in adata.varm:
-        raise KeyError(
-            f"No gene vectors varm[{key!r}]; run `gv.tl.embed(adata, key_added={key!r})` or "
-            f"`gv.io.read_embeddings(adata, ..., key_added={key!r})` first. varm keys: {list(adata.varm.keys())}."
-        )
-    stored = adata.varm[key]
-    if sp.issparse(stored):  # genes x dims is small: queries work on it densely
-        stored = stored.toarray()
-    elif isinstance(stored, pd.DataFrame):
-        stored = stored.to_numpy()
-    try:
-        vectors = np.asarray(stored, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"varm[{key!r}] must hold numbers (genes x dims), got {type(stored).__name__} ({error})."
-        ) from None
-    if vectors.ndim != 2 or vectors.shape[0] != adata.n_vars:
-        raise ValueError(f"varm[{key!r}] must be genes x dims, got shape {vectors.shape}.")
-    return vectors
-
-
-def _labels(adata: AnnData, gene_symbols: str | None) -> pd.Index:
-    if gene_symbols is None:
-        return adata.var_names
-    if gene_symbols not in adata.var.columns:
-        raise KeyError(
-            f"gene_symbols={gene_symbols!r} is not a column of adata.var; columns: {list(adata.var.columns)}."
-        )
-    return pd.Index(adata.var[gene_symbols].astype(str))
 
 
 def gene_position(adata: AnnData, gene: str, gene_symbols: str | None = None) -> int:
@@ -55,7 +25,7 @@ def gene_position(adata: AnnData, gene: str, gene_symbols: str | None = None) ->
     KeyError
         Unknown gene; the message lists close matches.
     """
-    labels = _labels(adata, gene_symbols)
+    labels = gene_names(adata, gene_symbols)
     positions = np.flatnonzero(labels == str(gene))
     if len(positions) == 0:
         close = difflib.get_close_matches(str(gene), [str(x) for x in labels], n=5, cutoff=0.6)
@@ -66,7 +36,7 @@ def gene_position(adata: AnnData, gene: str, gene_symbols: str | None = None) ->
 
 
 def _query_rows(adata: AnnData, genes: list[str], key: str, gene_symbols: str | None) -> tuple[np.ndarray, list[int]]:
-    vectors = _vectors(adata, key)
+    vectors = gene_vectors(adata, key)
     rows = [gene_position(adata, g, gene_symbols) for g in genes]
     usable = valid_rows(vectors)
     for gene, row in zip(genes, rows, strict=True):
@@ -85,7 +55,7 @@ def _description(adata: AnnData, rows: np.ndarray, description_key: str | None) 
 
 
 def _table(adata, rows, scores, gene_symbols, description_key, score_name="similarity") -> pd.DataFrame:
-    labels = _labels(adata, gene_symbols)
+    labels = gene_names(adata, gene_symbols)
     table = pd.DataFrame({"gene": np.asarray(labels)[rows], score_name: scores})
     description = _description(adata, rows, description_key)
     if description is not None:
@@ -93,12 +63,13 @@ def _table(adata, rows, scores, gene_symbols, description_key, score_name="simil
     return table
 
 
+@shared_docs
 def similar(
     adata: Any,
     gene: str,
     n: int = 10,
     *,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     metric: str = "cosine",
     gene_symbols: str | None = None,
     description_key: str | None = None,
@@ -108,8 +79,7 @@ def similar(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     gene
         Query gene, in ``var_names`` or in the ``gene_symbols`` column.
     n
@@ -118,14 +88,9 @@ def similar(
         ``varm`` key of the vectors (trained or imported).
     metric
         ``"cosine"``, ``"dot"`` or ``"euclidean"`` (reported as minus the distance).
-    gene_symbols
-        ``var`` column holding the names to query and report (e.g. symbols when ``var_names``
-        are Ensembl IDs).
-    description_key
-        ``var`` column for a ``description`` column (default: the first of ``description``,
-        ``gene_description``, ``full_name`` present).
-    mod
-        Modality of a MuData.
+    {doc_gene_symbols}
+    {doc_description_key}
+    {doc_mod}
 
     Returns
     -------
@@ -143,6 +108,7 @@ def similar(
     return _table(adata, best, scores[best], gene_symbols, description_key)
 
 
+@shared_docs
 def analogy(
     adata: Any,
     a: str,
@@ -150,7 +116,7 @@ def analogy(
     c: str,
     *,
     n: int = 10,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     method: str = "3cosadd",
     gene_symbols: str | None = None,
     description_key: str | None = None,
@@ -160,23 +126,18 @@ def analogy(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     a, b, c
         Query genes: the answer is to ``c`` what ``a`` is to ``b``.
     n
         Number of genes returned.
-    key
-        ``varm`` key of the vectors.
+    {doc_key_vectors}
     method
         ``"3cosadd"``: cosine with ``â - b̂ + ĉ``; ``"3cosmul"``: Levy & Goldberg's multiplicative
         objective, less dominated by one large similarity.
-    gene_symbols
-        ``var`` column holding the names to query and report.
-    description_key
-        ``var`` column for a ``description`` column.
-    mod
-        Modality of a MuData.
+    {doc_gene_symbols}
+    {doc_description_key}
+    {doc_mod}
 
     Returns
     -------
@@ -192,13 +153,14 @@ def analogy(
     return _table(adata, best, scores[best], gene_symbols, description_key, score_name="score")
 
 
+@shared_docs
 def similar_pairs(
     adata: Any,
     a: str,
     b: str,
     n: int = 10,
     *,
-    key: str = "X_gv",
+    key: str = Key.GENE_VECTORS,
     gene_symbols: str | None = None,
     block_size: int | None = None,
     mod: str | None = None,
@@ -212,20 +174,16 @@ def similar_pairs(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.
+    {doc_adata_vectors}
     a, b
         The query pair.
     n
         Number of pairs returned.
-    key
-        ``varm`` key of the vectors.
-    gene_symbols
-        ``var`` column holding the names to query and report.
+    {doc_key_vectors}
+    {doc_gene_symbols}
     block_size
         Rows per block (default: about 64 MB of float64 per temporary).
-    mod
-        Modality of a MuData.
+    {doc_mod}
 
     Returns
     -------
@@ -239,5 +197,5 @@ def similar_pairs(
     if row_a == row_b:
         raise ValueError("similar_pairs needs two different genes.")
     hits = _similar_pairs(vectors, row_a, row_b, n=n, block_size=block_size)
-    labels = np.asarray(_labels(adata, gene_symbols))
+    labels = np.asarray(gene_names(adata, gene_symbols))
     return pd.DataFrame({"gene_x": labels[hits.first], "gene_y": labels[hits.second], "similarity": hits.scores})

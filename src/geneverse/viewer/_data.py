@@ -11,12 +11,14 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 
+from .._docs import shared_docs
+from .._keys import Key
 from .._utils import UNS_KEY, get_expression
 
 logger = logging.getLogger("geneverse")
 
 #: Where :func:`geneverse.tl.score_programs` writes by default.
-DEFAULT_SCORES_KEY = "gv_programs"
+DEFAULT_SCORES_KEY = Key.SCORES
 
 _IMAGE_RESOLUTIONS = ("hires", "lowres")
 
@@ -233,6 +235,7 @@ def find_gene(adata: AnnData, query: str) -> str:
     raise KeyError(f"Gene {query!r} not in adata.var_names.{hint}")
 
 
+@shared_docs
 def gene_values(adata: AnnData, gene: str, layer: str | None = None) -> np.ndarray:
     """Each cell's expression of ``gene`` (float64) from ``X`` or ``layer``.
 
@@ -242,8 +245,7 @@ def gene_values(adata: AnnData, gene: str, layer: str | None = None) -> np.ndarr
         AnnData.
     gene
         Gene name (exact, else case-insensitive; a KeyError suggests close names).
-    layer
-        Layer to read instead of ``X``.
+    {doc_layer}
 
     Returns
     -------

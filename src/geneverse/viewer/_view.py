@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._docs import shared_docs
 from .._utils import resolve_modality
 from ._data import DEFAULT_SCORES_KEY
 from ._layers import layer_data
@@ -31,6 +32,7 @@ def _load(data: Any, mod: str | None) -> tuple[Any, str, str | None]:
     return resolve_modality(data, mod), "cells", None
 
 
+@shared_docs
 def view(
     data: Any,
     *,
@@ -56,8 +58,7 @@ def view(
         ``obsm`` key of the cell coordinates.
     scores_key
         ``obsm`` key of the program scores (``gv.tl.score_programs``' ``key_added``).
-    mod
-        Modality of a MuData.
+    {doc_mod}
     viewer
         Viewer to add to (default: a new one).
     show

@@ -19,7 +19,8 @@ from magicgui.widgets import (
     RadioButtons,
 )
 
-from .._utils import UNS_KEY, write_uns
+from .._data import write_result
+from .._utils import UNS_KEY
 from ._data import (
     DEFAULT_SCORES_KEY,
     contrast_limits,
@@ -371,8 +372,7 @@ class ProgramWidget(Container):
     def _scores_ready(self, layer: Any, scores_key: str, result: tuple[pd.DataFrame, dict]) -> None:
         scores, record = result
         adata = layer.metadata[ADATA_KEY]
-        adata.obsm[scores_key] = scores
-        write_uns(adata, scores_key, record)
+        write_result(adata, scores_key, record, obsm={scores_key: scores})
         features = layer.features.copy()
         for program in scores.columns:
             features[str(program)] = scores[program].to_numpy(dtype=float)[layer.metadata["cells"]]

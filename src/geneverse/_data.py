@@ -1,0 +1,316 @@
+"""The data handler: the one place that reads inputs from, and writes results into, AnnData/MuData.
+
+Readers (public as :mod:`geneverse.get`, like ``scanpy.get``) resolve a MuData modality, check
+that what they read is there and well-formed, and name the call that writes it when it is
+missing. :func:`write_result` is the one way a tool stores its outputs: it copies the container
+when ``copy=True``, writes every slot, records the parameters with the package version and the
+seconds taken in ``uns['gv'][key]``, and logs what was written (scanpy's ``deep=`` message). Files
+are written elsewhere, atomically (``geneverse._files``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata import AnnData
+
+from ._docs import shared_docs
+from ._keys import Key
+from ._utils import check_unique_var_names, copy_container, get_expression, logger, resolve_modality, write_uns
+
+#: The slots :func:`write_result` writes into, in the order they are written.
+SLOTS = ("X", "layers", "obs", "var", "obsm", "varm", "obsp", "varp")
+
+
+@shared_docs
+def write_result(
+    data: Any,
+    key: str,
+    record: Mapping[str, Any],
+    *,
+    mod: str | None = None,
+    copy: bool = False,
+    started: float | None = None,
+    **slots: Mapping[str, Any],
+) -> Any:
+    """Store a tool's outputs and its record; the single ending of every writer.
+
+    Call it only once everything is computed and checked: nothing is written before.
+
+    Parameters
+    ----------
+    data
+        The AnnData or MuData the tool was given.
+    key
+        The ``uns['gv']`` record's name (usually the tool's ``key_added``).
+    record
+        What to record: ``kind``, ``params`` and anything the tool reports; ``version`` and
+        ``seconds`` are added here.
+    {doc_mod}
+    copy
+        Write into a copy of ``data`` and return it, leaving ``data`` untouched.
+    started
+        ``time.perf_counter()`` when the tool began (gives ``seconds``); a ``seconds`` already in
+        ``record`` is kept.
+    **slots
+        For each slot (``obsm=``, ``varm=``, ``varp=``, ``obsp=``, ``obs=``, ``var=``, ``layers=``),
+        a mapping of names to values.
+
+    Returns
+    -------
+    The copy when ``copy=True``, else ``None``.
+    """
+    from . import __version__
+
+    unknown = sorted(set(slots) - set(SLOTS))
+    if unknown:
+        raise TypeError(f"write_result got unknown slots {unknown}; use {SLOTS}.")
+    result = copy_container(data) if copy else data
+    out = resolve_modality(result, mod)
+    written = []
+    for slot in SLOTS:
+        for name, value in (slots.get(slot) or {}).items():
+            getattr(out, slot)[name] = value
+            written.append(f"{slot}[{name!r}]")
+    full = dict(record)
+    full.setdefault("version", __version__)
+    if "seconds" not in full and started is not None:
+        full["seconds"] = round(time.perf_counter() - started, 4)
+    write_uns(out, key, full)
+    written.append(f"uns[{Key.UNS!r}][{key!r}]")
+    seconds = full.get("seconds")
+    logger.info("added %s%s", ", ".join(written), f" ({seconds:.2f} s)" if isinstance(seconds, float) else "")
+    return result if copy else None
+
+
+# ------------------------------------------------------------------------------------------- readers
+
+
+@shared_docs
+def record(adata: Any, key: str, *, kind: str | None = None, mod: str | None = None) -> dict:
+    """The record a geneverse tool left in ``uns['gv'][key]``.
+
+    Parameters
+    ----------
+    {doc_adata}
+    key
+        The tool's ``key_added``.
+    kind
+        The record's expected ``kind`` (e.g. ``"programs"``); another kind raises.
+    {doc_mod}
+
+    Returns
+    -------
+    The record (a dict; modify a copy).
+    """
+    modality = resolve_modality(adata, mod)
+    store = modality.uns.get(Key.UNS, {})
+    found = store.get(key) if isinstance(store, Mapping) else None
+    if not isinstance(found, Mapping):
+        available = sorted(store) if isinstance(store, Mapping) else []
+        raise KeyError(f"No geneverse record uns[{Key.UNS!r}][{key!r}]; records: {available}.")
+    if kind is not None and found.get("kind") != kind:
+        raise KeyError(f"uns[{Key.UNS!r}][{key!r}] holds a {found.get('kind')!r} record, not {kind!r}.")
+    return dict(found)
+
+
+@shared_docs
+def expression(adata: Any, layer: str | None = None, *, mod: str | None = None) -> Any:
+    """The expression matrix geneverse reads: ``X`` or a layer (as stored: dense, sparse, backed or dask).
+
+    Parameters
+    ----------
+    {doc_adata}
+    {doc_layer}
+    {doc_mod}
+
+    Returns
+    -------
+    The cells x genes matrix (not copied).
+    """
+    return get_expression(resolve_modality(adata, mod), layer)[0]
+
+
+@shared_docs
+def gene_vectors(adata: Any, key: str = Key.GENE_VECTORS, *, mod: str | None = None) -> np.ndarray:
+    """Gene vectors from ``varm[key]`` as a float64 genes x dims array (NaN rows: genes without a vector).
+
+    Parameters
+    ----------
+    {doc_adata}
+    key
+        ``varm`` key (trained by :func:`geneverse.tl.embed`, imported by
+        :func:`geneverse.io.read_embeddings`, or any genes x dims array; sparse is densified).
+    {doc_mod}
+
+    Returns
+    -------
+    genes x dims float64 array, in ``var_names`` order.
+    """
+    modality = resolve_modality(adata, mod)
+    if key not in modality.varm:
+        raise KeyError(
+            f"No gene vectors varm[{key!r}]; run `gv.tl.embed(adata, key_added={key!r})` or "
+            f"`gv.io.read_embeddings(adata, ..., key_added={key!r})` first. varm keys: {list(modality.varm.keys())}."
+        )
+    stored = modality.varm[key]
+    if sp.issparse(stored):  # genes x dims is small: queries work on it densely
+        stored = stored.toarray()
+    elif isinstance(stored, pd.DataFrame):
+        stored = stored.to_numpy()
+    try:
+        vectors = np.asarray(stored, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"varm[{key!r}] must hold numbers (genes x dims), got {type(stored).__name__} ({error})."
+        ) from None
+    if vectors.ndim != 2 or vectors.shape[0] != modality.n_vars:
+        raise ValueError(f"varm[{key!r}] must be genes x dims, got shape {vectors.shape}.")
+    return vectors
+
+
+@shared_docs
+def gene_names(adata: Any, gene_symbols: str | None = None, *, mod: str | None = None) -> pd.Index:
+    """The names genes are addressed by: ``var_names``, or the ``var[gene_symbols]`` column as text.
+
+    Parameters
+    ----------
+    {doc_adata}
+    gene_symbols
+        ``var`` column holding the names (e.g. symbols when ``var_names`` are Ensembl IDs).
+    {doc_mod}
+
+    Returns
+    -------
+    One name per gene, in ``var`` order.
+    """
+    modality = resolve_modality(adata, mod)
+    if gene_symbols is None:
+        return modality.var_names
+    if gene_symbols not in modality.var.columns:
+        raise KeyError(
+            f"gene_symbols={gene_symbols!r} is not a column of adata.var; columns: {list(modality.var.columns)}."
+        )
+    return pd.Index(modality.var[gene_symbols].astype(str))
+
+
+@shared_docs
+def coexpression(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | None = None) -> pd.DataFrame:
+    """A co-expression matrix from ``varp[key]`` as a genes x genes DataFrame.
+
+    Only the genes it was computed on are returned (all genes, or the ``genes=`` subset).
+
+    Parameters
+    ----------
+    {doc_adata}
+    key
+        The ``key_added`` of :func:`geneverse.tl.coexpression`.
+    {doc_mod}
+
+    Returns
+    -------
+    Square DataFrame indexed and labelled by gene name.
+    """
+    modality = resolve_modality(adata, mod)
+    check_unique_var_names(modality)
+    if key not in modality.varp:
+        raise KeyError(
+            f"No co-expression matrix varp[{key!r}]; run `gv.tl.coexpression(adata, key_added={key!r})` first. "
+            f"varp keys: {list(modality.varp.keys())}."
+        )
+    store = modality.uns.get(Key.UNS, {})
+    found = store.get(key) if isinstance(store, Mapping) else None
+    genes = [
+        str(g) for g in (found.get("genes", modality.var_names) if isinstance(found, Mapping) else modality.var_names)
+    ]
+    positions = modality.var_names.get_indexer(genes)
+    if (positions < 0).any():
+        raise KeyError(f"uns[{Key.UNS!r}][{key!r}]['genes'] names genes that are no longer in var_names.")
+    matrix = modality.varp[key]
+    block = matrix[positions][:, positions]
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    return pd.DataFrame(block, index=genes, columns=genes)
+
+
+@shared_docs
+def programs(adata: Any, key: str = Key.PROGRAMS, *, mod: str | None = None) -> dict[str, list[str]]:
+    """Gene programs found by :func:`geneverse.tl.programs`: program name -> genes, most central first.
+
+    Parameters
+    ----------
+    {doc_adata}
+    key
+        The ``key_added`` of :func:`geneverse.tl.programs`.
+    {doc_mod}
+
+    Returns
+    -------
+    Dict of program name -> list of gene names.
+    """
+    modality = resolve_modality(adata, mod)
+    store = modality.uns.get(Key.UNS, {})
+    found = store.get(key) if isinstance(store, Mapping) else None
+    if not isinstance(found, Mapping) or "programs" not in found:
+        raise KeyError(
+            f"No programs in uns[{Key.UNS!r}][{key!r}]; run `gv.tl.programs(adata, key_added={key!r})` "
+            "or pass a dict of program name -> genes."
+        )
+    return {str(name): [str(g) for g in np.asarray(genes).ravel()] for name, genes in found["programs"].items()}
+
+
+@shared_docs
+def program_scores(adata: Any, key: str = Key.SCORES, *, mod: str | None = None) -> pd.DataFrame:
+    """Program scores per cell written by :func:`geneverse.tl.score_programs` (cells x programs).
+
+    Parameters
+    ----------
+    {doc_adata}
+    key
+        The ``key_added`` of :func:`geneverse.tl.score_programs`.
+    {doc_mod}
+
+    Returns
+    -------
+    The DataFrame stored in ``obsm[key]`` (not copied).
+    """
+    modality = resolve_modality(adata, mod)
+    if key not in modality.obsm:
+        raise KeyError(
+            f"No program scores obsm[{key!r}]; run `gv.tl.programs(adata)` then "
+            f"`gv.tl.score_programs(adata, key_added={key!r})`. obsm keys: {list(modality.obsm.keys())}."
+        )
+    scores = modality.obsm[key]
+    if not isinstance(scores, pd.DataFrame):
+        raise TypeError(f"obsm[{key!r}] must be a DataFrame of programs (as gv.tl.score_programs writes).")
+    return scores
+
+
+@shared_docs
+def cell_vectors(adata: Any, key: str = Key.CELL_VECTORS, *, mod: str | None = None) -> np.ndarray:
+    """Cell vectors from ``obsm[key]`` (written by :func:`geneverse.tl.cell_embed`) as a float64 array.
+
+    Parameters
+    ----------
+    {doc_adata}
+    key
+        ``obsm`` key.
+    {doc_mod}
+
+    Returns
+    -------
+    cells x dims float64 array.
+    """
+    modality: AnnData = resolve_modality(adata, mod)
+    if key not in modality.obsm:
+        raise KeyError(
+            f"No cell vectors obsm[{key!r}]; run `gv.tl.cell_embed(adata, key_added={key!r})` first. "
+            f"obsm keys: {list(modality.obsm.keys())}."
+        )
+    stored = modality.obsm[key]
+    stored = stored.toarray() if sp.issparse(stored) else stored
+    return np.asarray(stored.to_numpy() if isinstance(stored, pd.DataFrame) else stored, dtype=np.float64)

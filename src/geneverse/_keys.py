@@ -1,0 +1,61 @@
+"""Every default key geneverse reads and writes, in one place (as squidpy's ``Key``).
+
+A tool writes under ``key_added`` (default below) and records its parameters in
+``adata.uns[Key.UNS][key_added]``; the tools, plots, getters, CLI and viewer that read a result
+take the same default, so a pipeline run with defaults finds each result without naming it.
+
+=========================  ==========  =========================================================
+default                    slot        written by
+=========================  ==========  =========================================================
+``gv_<target>``            ``varp``    :func:`geneverse.tl.coexpression` (``gv_mi`` by default)
+``X_gv``                   ``varm``    :func:`geneverse.tl.embed` (gene vectors)
+``X_gv``                   ``obsm``    :func:`geneverse.tl.cell_embed` (record: ``X_gv_cells``)
+``gv_program``             ``var``     :func:`geneverse.tl.programs` (column, and its record)
+``gv_programs``            ``obsm``    :func:`geneverse.tl.score_programs` (cells x programs)
+``X_genept``               ``varm``    :func:`geneverse.tl.text_embed`
+``X_bedspace``             ``varm``    :func:`geneverse.regions.train` (and ``obsm`` for sets)
+``X_emb``                  ``varm``    :func:`geneverse.io.read_embeddings` (imported vectors)
+``clonotype``              ``obsp``    :func:`geneverse.graphs.build_clonotype_graph` (``_connectivities``)
+=========================  ==========  =========================================================
+"""
+
+from __future__ import annotations
+
+
+class Key:
+    """Default keys of geneverse's results."""
+
+    #: ``adata.uns`` entry holding every result's record.
+    UNS = "gv"
+    #: Default co-expression target, and its ``varp`` key.
+    TARGET = "mi"
+    COEXPRESSION = "gv_mi"
+    #: Gene vectors in ``varm``.
+    GENE_VECTORS = "X_gv"
+    #: Cell vectors in ``obsm``; their record is ``CELL_VECTORS + CELL_RECORD_SUFFIX`` in ``uns``.
+    CELL_VECTORS = "X_gv"
+    CELL_RECORD_SUFFIX = "_cells"
+    #: Gene programs: a ``var`` column and its record.
+    PROGRAMS = "gv_program"
+    #: Program scores per cell: a DataFrame in ``obsm``.
+    SCORES = "gv_programs"
+    #: Text-derived gene vectors in ``varm``.
+    TEXT_VECTORS = "X_genept"
+    #: BEDspace region (``varm``) and set (``obsm``) vectors.
+    BEDSPACE = "X_bedspace"
+    #: Imported gene vectors in ``varm``.
+    IMPORTED_VECTORS = "X_emb"
+    #: Clonotype cell graph (``obsp[CLONOTYPE + "_connectivities"]``).
+    CLONOTYPE = "clonotype"
+    #: Spatial cell graph that ``graph_xcorr`` reads by default (squidpy's key).
+    SPATIAL_GRAPH = "spatial_connectivities"
+
+    @staticmethod
+    def coexpression(target: str) -> str:
+        """The ``varp`` key of a co-expression target (``gv_<target>``)."""
+        return f"gv_{target}"
+
+    @staticmethod
+    def cell_record(key: str) -> str:
+        """The ``uns`` record of cell vectors stored in ``obsm[key]``."""
+        return f"{key}{Key.CELL_RECORD_SUFFIX}"
