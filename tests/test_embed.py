@@ -185,7 +185,7 @@ def test_vectors_choice():
     np.testing.assert_allclose(results["average"] * 2, results["sum"], atol=1e-5)
     np.testing.assert_allclose(results["average"], (results["gene"] + results["context"]) / 2, atol=1e-5)
     # the negative mode cancels in the average but separates the modules in the gene vectors
-    top = gv.tl.similar(adata, "g0", n=9, key="gene")
+    top = gv.tl.similar(adata, "g0", n=9, vectors_key="gene")
     assert set(top.gene) == {f"g{i}" for i in range(1, 10)}
     with pytest.raises(ValueError, match="Unknown vectors"):
         gv.tl.embed(adata, "t", vectors="concat", progress=False)

@@ -54,7 +54,7 @@ def test_missing_genes_become_nan_with_a_warning(embedded, tmp_path):
     np.testing.assert_array_equal(vectors[0], [1, 0, 0])
     assert np.isnan(vectors[[1, 2, 4, 5]]).all()
     assert sorted(embedded.uns["gv"]["X_w2v"]["missing_genes"]) == ["CD3E", "GNLY", "MS4A1", "NKG7"]
-    assert gv.tl.similar(embedded, "CD3D", key="X_w2v", n=5).gene.tolist() == ["LYZ"]
+    assert gv.tl.similar(embedded, "CD3D", vectors_key="X_w2v", n=5).gene.tolist() == ["LYZ"]
 
 
 def test_genept_pickle_mapping_case_and_gene_column(embedded, tmp_path):
@@ -106,7 +106,7 @@ def test_unknown_suffix_and_format(embedded, tmp_path):
     with pytest.raises(ValueError, match="Unknown embedding format"):
         gv.io.write_embeddings(embedded, tmp_path / "e.txt", format="hdf5")
     with pytest.raises(KeyError, match="varm"):
-        gv.io.write_embeddings(embedded, tmp_path / "e.txt", key="X_none")
+        gv.io.write_embeddings(embedded, tmp_path / "e.txt", vectors_key="X_none")
 
 
 def test_imported_vectors_survive_h5ad(embedded, tmp_path):
@@ -115,4 +115,4 @@ def test_imported_vectors_survive_h5ad(embedded, tmp_path):
     path = tmp_path / "imp.h5ad"
     embedded.write_h5ad(path)
     back = ad.read_h5ad(path)
-    assert gv.tl.similar(back, "CD3D", key="X_imp", n=1).gene.tolist() == ["CD3E"]
+    assert gv.tl.similar(back, "CD3D", vectors_key="X_imp", n=1).gene.tolist() == ["CD3E"]

@@ -123,7 +123,7 @@ def _run_every_writer() -> dict[str, dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sets without any overlap, reported
         tokens = gv.regions.tokenize(sets, universe, metadata=metadata)
-    gv.regions.train(tokens, "cell_type", dim=4, epochs=2, progress=False)
+    gv.regions.train(tokens, "cell_type", n_components=4, epochs=2, progress=False)
     records["regions.train"] = tokens.uns[Key.UNS][Key.BEDSPACE]
     return records
 
@@ -136,3 +136,20 @@ def test_every_writer_records_version_and_seconds():
         assert record["version"] == gv.__version__, name
         assert 0 <= record["seconds"] <= time.perf_counter() - started, name
         assert "kind" in record, name
+
+
+def test_old_parameter_names_warn_and_still_work():
+    adata = _counts()
+    adata.varm["X_gv"] = np.random.default_rng(0).normal(size=(adata.n_vars, 4))
+    expected = gv.tl.similar(adata, "g0", n=3, vectors_key="X_gv")
+    with pytest.warns(FutureWarning, match="vectors_key"):
+        old = gv.tl.similar(adata, "g0", n=3, key="X_gv")
+    pd.testing.assert_frame_equal(old, expected)
+    with pytest.raises(TypeError, match="both"):
+        gv.tl.similar(adata, "g0", key="X_gv", vectors_key="X_gv")
+    gv.tl.coexpression(adata, "pearson", use_cache=False, progress=False)
+    with pytest.warns(FutureWarning, match="coexpression_key"):
+        gv.tl.embed(adata, target_key="gv_pearson", n_components=3, epochs=5, key_added="old", progress=False)
+    assert "old" in adata.varm
+    with pytest.warns(FutureWarning, match="by position"):
+        gv.datasets.region_sets(2, 3, 50, 800)

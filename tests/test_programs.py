@@ -144,7 +144,7 @@ def test_cells_without_embedded_genes_get_zeros_with_warning():
         (lambda a: gv.tl.programs(a, method="louvain"), ValueError, "Unknown method"),
         (lambda a: gv.tl.programs(a, method="kmeans"), ValueError, "n_clusters"),
         (lambda a: gv.tl.programs(a, resolution=0), ValueError, "resolution"),
-        (lambda a: gv.tl.programs(a, key="X_none"), KeyError, "varm"),
+        (lambda a: gv.tl.programs(a, vectors_key="X_none"), KeyError, "varm"),
         (lambda a: gv.tl.score_programs(a, progress=False), KeyError, "No programs"),
         (lambda a: gv.tl.score_programs(a, {"p": ["nope"]}, progress=False), KeyError, "nope"),
         (lambda a: gv.tl.score_programs(a, {"p": []}, progress=False), ValueError, "no genes"),
@@ -189,7 +189,7 @@ def test_plots_produce_images(tmp_path):
     assert outputs["scores"].shape[0] == 2  # UMAP row and tissue row
     plt.close("all")
     with pytest.raises(KeyError, match="score_programs"):
-        gv.pl.programs(data, key="none")
+        gv.pl.programs(data, scores_key="none")
 
 
 def test_mudata_for_programs_scores_and_cells():

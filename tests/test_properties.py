@@ -332,7 +332,7 @@ def tiny_model():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = gv.regions.tokenize(sets, universe, metadata=metadata)
-    gv.regions.train(model, "cell_type", dim=8, epochs=3, progress=False)
+    gv.regions.train(model, "cell_type", n_components=8, epochs=3, progress=False)
     return model, universe
 
 
@@ -377,7 +377,14 @@ def test_region_train_any_parameters(dim, epochs, n_negatives, batch_size, label
     ok = check_call(
         tokens,
         lambda t: gv.regions.train(
-            t, "label", dim=dim, epochs=epochs, n_negatives=n_negatives, batch_size=batch_size, lr=lr, progress=False
+            t,
+            "label",
+            n_components=dim,
+            epochs=epochs,
+            n_negatives=n_negatives,
+            batch_size=batch_size,
+            lr=lr,
+            progress=False,
         ),
         {"varm:X_bedspace", "obsm:X_bedspace", "uns:gv:X_bedspace"},
     )

@@ -107,7 +107,7 @@ def test_gene_symbols_descriptions_and_nan_rows():
     ("call", "error", "message"),
     [
         (lambda a: gv.tl.similar(a, "kinf"), KeyError, "Close matches: \\['king'"),
-        (lambda a: gv.tl.similar(a, "king", key="X_none"), KeyError, "gv.tl.embed"),
+        (lambda a: gv.tl.similar(a, "king", vectors_key="X_none"), KeyError, "gv.tl.embed"),
         (lambda a: gv.tl.similar(a, "king", n=0), ValueError, "n must be"),
         (lambda a: gv.tl.similar(a, "king", metric="manhattan"), ValueError, "metric"),
         (lambda a: gv.tl.analogy(a, "king", "man", "woman", method="3cosfoo"), ValueError, "3cosadd"),

@@ -169,7 +169,7 @@ def test_every_output_survives_h5ad_and_the_next_step(tmp_path):
     with pytest.warns(UserWarning):
         gv.io.read_embeddings(data, {data.var_names[0]: [1.0, 0.0], data.var_names[1]: [0.0, 1.0]}, key_added="X_in")
     data = reload(data, "imported")
-    assert gv.tl.similar(data, data.var_names[0], key="X_in", n=1).gene[0] == data.var_names[1]
+    assert gv.tl.similar(data, data.var_names[0], vectors_key="X_in", n=1).gene[0] == data.var_names[1]
     assert data.uns["gv"]["X_in"]["n_missing"] == data.n_vars - 2
     for key in ("gv_mi", "X_gv", "gv_program", "gv_programs", "X_gv_cells", "clonotype", "gv_graph_xcorr"):
         assert key in data.uns["gv"], key

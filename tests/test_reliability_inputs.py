@@ -115,7 +115,7 @@ def test_region_training_rejects_bad_numbers_and_divergence(region_tokens, kwarg
     tokens = region_tokens.copy()
     before = snapshot(tokens)
     with pytest.raises(ValueError, match=message):
-        gv.regions.train(tokens, "cell_type", dim=8, epochs=3, progress=False, **kwargs)
+        gv.regions.train(tokens, "cell_type", n_components=8, epochs=3, progress=False, **kwargs)
     assert_unchanged(tokens, before)
     assert "X_bedspace" not in tokens.varm and "X_bedspace" not in tokens.obsm
 
@@ -318,5 +318,5 @@ def test_region_training_with_no_labelled_set(region_tokens):
     sets = region_tokens.copy()
     sets.obs["none"] = pd.Series([None] * sets.n_obs, index=sets.obs_names, dtype=object)
     with pytest.raises(ValueError, match="at least 2 labels"):
-        gv.regions.train(sets, "none", dim=4, epochs=1, progress=False)
+        gv.regions.train(sets, "none", n_components=4, epochs=1, progress=False)
     assert "X_bedspace" not in sets.varm

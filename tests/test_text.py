@@ -137,8 +137,8 @@ def test_packaged_model_embeds_offline(monkeypatch, reference_model):
     np.testing.assert_allclose(vectors[:4], expected, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vectors[:4], axis=1), 1.0, atol=1e-5)
     # the texts' meaning shows: the CD3 subunits are each other's nearest genes, and so are the globins
-    assert gv.tl.similar(adata, "CD3E", key="X_genept", n=1)["gene"].tolist() == ["CD3D"]
-    assert gv.tl.similar(adata, "HBB", key="X_genept", n=1)["gene"].tolist() == ["HBA1"]
+    assert gv.tl.similar(adata, "CD3E", vectors_key="X_genept", n=1)["gene"].tolist() == ["CD3D"]
+    assert gv.tl.similar(adata, "HBB", vectors_key="X_genept", n=1)["gene"].tolist() == ["HBA1"]
     record = adata.uns["gv"]["X_genept"]
     assert record["kind"] == "text_embedding" and record["n_genes_with_text"] == 4 and record["texts"] == "mapping"
 

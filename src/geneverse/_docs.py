@@ -18,15 +18,15 @@ DOCS: dict[str, str] = {
     "doc_adata": """adata
         AnnData, or a MuData with ``mod``.""",
     "doc_adata_vectors": """adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[key]``.""",
+        AnnData (or MuData with ``mod``) with gene vectors in ``varm[vectors_key]``.""",
     "doc_mod": """mod
         Modality of a MuData (e.g. ``"rna"``); leave ``None`` for an AnnData.""",
     "doc_copy": """copy
         Return a modified copy instead of writing into ``adata``.""",
     "doc_layer": """layer
         Layer to read instead of ``X``.""",
-    "doc_key_vectors": """key
-        ``varm`` key of the vectors.""",
+    "doc_vectors_key": """vectors_key
+        ``varm`` key of the gene vectors (trained by :func:`~geneverse.tl.embed` or imported).""",
     "doc_gene_symbols": """gene_symbols
         ``var`` column holding the names to query and report (e.g. symbols when ``var_names``
         are Ensembl IDs).""",

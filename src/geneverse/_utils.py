@@ -33,6 +33,35 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def renamed_parameters(**old_to_new: str) -> Callable[[Callable], Callable]:
+    """Keep callers that use an old parameter name working for one release, with a FutureWarning.
+
+    ``@renamed_parameters(key="vectors_key")``: ``f(key=...)`` is passed on as ``f(vectors_key=...)``.
+    """
+
+    def decorator(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(
+                            f"{func.__name__}() got both {old}= (its old name) and {new}=; pass {new}= only."
+                        )
+                    warnings.warn(
+                        f"{func.__name__}({old}=...) is now {func.__name__}({new}=...); the old name goes away in the "
+                        "next release.",
+                        FutureWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def old_positionals(*names: str) -> Callable[[Callable], Callable]:
     """Keep callers that pass now keyword-only parameters by position working, with a FutureWarning.
 

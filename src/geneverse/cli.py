@@ -158,7 +158,9 @@ def _similar(args: argparse.Namespace) -> int:
     import geneverse as gv
 
     def query(adata, genes):
-        return gv.tl.similar(adata, genes[0], args.n, key=args.key, metric=args.metric, gene_symbols=args.gene_symbols)
+        return gv.tl.similar(
+            adata, genes[0], args.n, vectors_key=args.key, metric=args.metric, gene_symbols=args.gene_symbols
+        )
 
     return _run_queries(args, 1, query, "similar to")
 
@@ -167,7 +169,9 @@ def _analogy(args: argparse.Namespace) -> int:
     import geneverse as gv
 
     def query(adata, genes):
-        return gv.tl.analogy(adata, *genes, n=args.n, key=args.key, method=args.method, gene_symbols=args.gene_symbols)
+        return gv.tl.analogy(
+            adata, *genes, n=args.n, vectors_key=args.key, method=args.method, gene_symbols=args.gene_symbols
+        )
 
     return _run_queries(args, 3, query, "analogy")
 
@@ -176,7 +180,7 @@ def _pairs(args: argparse.Namespace) -> int:
     import geneverse as gv
 
     def query(adata, genes):
-        return gv.tl.similar_pairs(adata, *genes, n=args.n, key=args.key, gene_symbols=args.gene_symbols)
+        return gv.tl.similar_pairs(adata, *genes, n=args.n, vectors_key=args.key, gene_symbols=args.gene_symbols)
 
     return _run_queries(args, 2, query, "pairs like")
 
@@ -288,7 +292,7 @@ def _bedspace(args: argparse.Namespace) -> int:
     elif args.action == "train":
         model = _read(args.input)
         gv.regions.train(
-            model, args.labels, dim=args.dim, epochs=args.epochs, lr=args.lr, progress=not args.no_progress
+            model, args.labels, n_components=args.dim, epochs=args.epochs, lr=args.lr, progress=not args.no_progress
         )
         write_h5ad(model, args.output)
         loss = model.uns["gv"]["X_bedspace"]["loss"]

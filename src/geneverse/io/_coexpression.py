@@ -12,11 +12,12 @@ from .._data import coexpression as get_coexpression
 from .._docs import shared_docs
 from .._files import check_output_path, write_table
 from .._keys import Key
-from .._utils import check_positive_int
+from .._utils import check_positive_int, renamed_parameters
 
 
+@renamed_parameters(key="coexpression_key")
 @shared_docs
-def coexpression_frame(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | None = None) -> pd.DataFrame:
+def coexpression_frame(adata: Any, coexpression_key: str = Key.COEXPRESSION, *, mod: str | None = None) -> pd.DataFrame:
     """The genes x genes matrix written by :func:`geneverse.tl.coexpression` as a DataFrame.
 
     Only the genes it was computed on are returned (all genes, or the ``genes=`` subset).
@@ -24,7 +25,7 @@ def coexpression_frame(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | No
     Parameters
     ----------
     {doc_adata}
-    key
+    coexpression_key
         The ``key_added`` used by :func:`~geneverse.tl.coexpression`.
     {doc_mod}
 
@@ -32,19 +33,20 @@ def coexpression_frame(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | No
     -------
     Square DataFrame indexed and labelled by gene name.
     """
-    return get_coexpression(adata, key, mod=mod)
+    return get_coexpression(adata, coexpression_key, mod=mod)
 
 
+@renamed_parameters(key="coexpression_key")
 @shared_docs
 def top_pairs(
-    adata: Any, key: str = Key.COEXPRESSION, *, n: int = 20, absolute: bool = True, mod: str | None = None
+    adata: Any, coexpression_key: str = Key.COEXPRESSION, *, n: int = 20, absolute: bool = True, mod: str | None = None
 ) -> pd.DataFrame:
     """The ``n`` strongest gene pairs of a co-expression matrix (each unordered pair once).
 
     Parameters
     ----------
     {doc_adata}
-    key
+    coexpression_key
         The ``key_added`` of :func:`~geneverse.tl.coexpression`.
     n
         Number of pairs.
@@ -57,7 +59,7 @@ def top_pairs(
     DataFrame with columns ``gene_a``, ``gene_b``, ``score``, strongest first.
     """
     n = check_positive_int("n", n)
-    frame = coexpression_frame(adata, key, mod=mod)
+    frame = coexpression_frame(adata, coexpression_key, mod=mod)
     values = frame.to_numpy()
     rows, cols = np.triu_indices(len(frame), k=1)
     scores = values[rows, cols]
@@ -68,8 +70,11 @@ def top_pairs(
     ).reset_index(drop=True)
 
 
+@renamed_parameters(key="coexpression_key")
 @shared_docs
-def write_coexpression(adata: Any, path: str | Path, key: str = Key.COEXPRESSION, *, mod: str | None = None) -> Path:
+def write_coexpression(
+    adata: Any, path: str | Path, coexpression_key: str = Key.COEXPRESSION, *, mod: str | None = None
+) -> Path:
     """Write a co-expression matrix as a tab-separated genes x genes table.
 
     Parameters
@@ -77,7 +82,7 @@ def write_coexpression(adata: Any, path: str | Path, key: str = Key.COEXPRESSION
     {doc_adata}
     path
         Output file (``.tsv``; ``.csv`` writes comma-separated).
-    key
+    coexpression_key
         The ``key_added`` of :func:`~geneverse.tl.coexpression`.
     {doc_mod}
 
@@ -87,5 +92,5 @@ def write_coexpression(adata: Any, path: str | Path, key: str = Key.COEXPRESSION
     """
     path = check_output_path(path, "path")
     separator = "," if path.suffix.lower() == ".csv" else "\t"
-    write_table(coexpression_frame(adata, key, mod=mod), path, sep=separator, float_format="%.6g")
+    write_table(coexpression_frame(adata, coexpression_key, mod=mod), path, sep=separator, float_format="%.6g")
     return path

@@ -18,7 +18,7 @@ from .._data import write_result
 from .._docs import shared_docs
 from .._files import atomic_open, check_output_path, write_table, write_text
 from .._keys import Key
-from .._utils import resolve_modality
+from .._utils import renamed_parameters, resolve_modality
 
 FORMATS = ("word2vec", "pickle", "csv", "tsv", "npy")
 _SUFFIXES = {
@@ -311,17 +311,18 @@ def read_embeddings(
     return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, varm={key_added: aligned})
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def write_embeddings(
     adata: Any,
     path: str | Path,
     *,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     format: str | None = None,
     gene_symbols: str | None = None,
     mod: str | None = None,
 ) -> Path:
-    """Write ``varm[key]`` in one of the formats :func:`read_embeddings` reads.
+    """Write ``varm[vectors_key]`` in one of the formats :func:`read_embeddings` reads.
 
     Genes without a vector (NaN rows) are left out. Everything is checked before anything is
     written, and each file is written atomically (a temporary file, then a rename), so a failure
@@ -334,7 +335,7 @@ def write_embeddings(
     path
         Output file; the suffix picks the format (``.txt``/``.vec`` word2vec, ``.pkl`` pickle,
         ``.csv``, ``.tsv``, ``.npy`` plus ``<name>.genes.txt``).
-    key
+    vectors_key
         ``varm`` key.
     format
         Override the format inferred from the suffix.
@@ -347,11 +348,11 @@ def write_embeddings(
     The path written.
     """
     modality = resolve_modality(adata, mod)
-    if key not in modality.varm:
-        raise KeyError(f"No varm[{key!r}] to write; varm keys: {list(modality.varm.keys())}.")
+    if vectors_key not in modality.varm:
+        raise KeyError(f"No varm[{vectors_key!r}] to write; varm keys: {list(modality.varm.keys())}.")
     path = check_output_path(path, "path")
     kind = _format_of(path, format)
-    vectors = np.asarray(modality.varm[key], dtype=np.float64)
+    vectors = np.asarray(modality.varm[vectors_key], dtype=np.float64)
     keep = np.isfinite(vectors).all(axis=1)
     if gene_symbols is not None and gene_symbols not in modality.var.columns:
         raise KeyError(f"gene_symbols={gene_symbols!r} is not a column of adata.var.")
@@ -359,13 +360,13 @@ def write_embeddings(
     names = [str(g) for g in np.asarray(labels)[keep]]
     vectors = vectors[keep]
     # everything is checked before anything is written
-    _check_names(names, f"varm[{key!r}]'s genes")
+    _check_names(names, f"varm[{vectors_key!r}]'s genes")
     if kind == "word2vec" and any(any(ch.isspace() for ch in n) for n in names):
         raise ValueError("Gene names contain whitespace, which the word2vec text format cannot hold; use .tsv.")
     if kind == "npy" and any("\n" in n or "\r" in n for n in names):
         raise ValueError("Gene names contain line breaks, which the .genes.txt list cannot hold; use .tsv.")
     if kind in ("pickle", "npy") and np.abs(vectors).max(initial=0.0) > np.finfo(np.float32).max:
-        raise ValueError(f"varm[{key!r}] has values beyond float32's range; rescale them or write .tsv/.txt.")
+        raise ValueError(f"varm[{vectors_key!r}] has values beyond float32's range; rescale them or write .tsv/.txt.")
     if kind == "word2vec":
         lines = [f"{len(names)} {vectors.shape[1]}"]
         lines += [name + " " + " ".join(repr(float(v)) for v in row) for name, row in zip(names, vectors, strict=True)]

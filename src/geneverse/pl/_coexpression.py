@@ -11,7 +11,7 @@ import numpy as np
 from .._docs import shared_docs
 from .._files import save_figure
 from .._keys import Key
-from .._utils import check_positive_int, resolve_modality
+from .._utils import check_positive_int, renamed_parameters, resolve_modality
 from ..io._coexpression import coexpression_frame
 
 if TYPE_CHECKING:
@@ -51,10 +51,11 @@ def _cluster_order(values: np.ndarray) -> np.ndarray:
     return leaves_list(linkage(squareform(np.clip(distance, 0, None), checks=False), method="average"))
 
 
+@renamed_parameters(key="coexpression_key")
 @shared_docs
 def coexpression(
     adata: Any,
-    key: str = Key.COEXPRESSION,
+    coexpression_key: str = Key.COEXPRESSION,
     *,
     genes: Sequence[str] | None = None,
     n_genes: int = 40,
@@ -70,8 +71,8 @@ def coexpression(
     Parameters
     ----------
     adata
-        AnnData (or MuData with ``mod``) holding ``varp[key]`` from :func:`geneverse.tl.coexpression`.
-    key
+        AnnData (or MuData with ``mod``) holding ``varp[coexpression_key]`` from :func:`geneverse.tl.coexpression`.
+    coexpression_key
         The co-expression key.
     genes
         Genes to show; default: the ``n_genes`` with the largest total absolute co-expression.
@@ -92,11 +93,11 @@ def coexpression(
     """
     import matplotlib.pyplot as plt
 
-    frame = coexpression_frame(adata, key, mod=mod)
+    frame = coexpression_frame(adata, coexpression_key, mod=mod)
     if genes is not None:
         missing = [g for g in genes if g not in frame.index]
         if missing:
-            raise KeyError(f"Genes not in the {key!r} matrix: {missing[:10]}.")
+            raise KeyError(f"Genes not in the {coexpression_key!r} matrix: {missing[:10]}.")
         frame = frame.loc[list(genes), list(genes)]
     else:
         chosen = _strongest_genes(frame.to_numpy(), check_positive_int("n_genes", n_genes))
@@ -121,7 +122,7 @@ def coexpression(
     )
     ax.set_xticks(range(len(frame)), frame.columns, rotation=90, fontsize=7)
     ax.set_yticks(range(len(frame)), frame.index, fontsize=7)
-    record = resolve_modality(adata, mod).uns.get("gv", {}).get(key, {})
-    ax.set_title(f"{key} ({record.get('target', 'co-expression')})")
-    ax.figure.colorbar(image, ax=ax, shrink=0.7, label=str(record.get("target", key)))
+    record = resolve_modality(adata, mod).uns.get("gv", {}).get(coexpression_key, {})
+    ax.set_title(f"{coexpression_key} ({record.get('target', 'co-expression')})")
+    ax.figure.colorbar(image, ax=ax, shrink=0.7, label=str(record.get("target", coexpression_key)))
     return _show_or_save(ax, show, save)

@@ -9,17 +9,18 @@ import numpy as np
 
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import UNS_KEY, resolve_modality
+from .._utils import UNS_KEY, renamed_parameters, resolve_modality
 from ._coexpression import _show_or_save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def loss(
     adata: Any,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     *,
     log: bool = True,
     ax: Any = None,
@@ -33,7 +34,7 @@ def loss(
     ----------
     adata
         AnnData (or MuData with ``mod``) trained with ``gv.tl.embed(..., key_added=key)``.
-    key
+    vectors_key
         The embedding's key.
     log
         Logarithmic loss axis.
@@ -48,10 +49,11 @@ def loss(
     """
     import matplotlib.pyplot as plt
 
-    record = resolve_modality(adata, mod).uns.get(UNS_KEY, {}).get(key)
+    record = resolve_modality(adata, mod).uns.get(UNS_KEY, {}).get(vectors_key)
     if record is None or "loss" not in record:
         raise KeyError(
-            f"No training record uns['gv'][{key!r}] with a loss; run `gv.tl.embed(adata, key_added={key!r})`."
+            f"No training record uns['gv'][{vectors_key!r}] with a loss; "
+            f"run `gv.tl.embed(adata, key_added={vectors_key!r})`."
         )
     history = np.asarray(record["loss"], dtype=float)
     if ax is None:
@@ -61,5 +63,5 @@ def loss(
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_title(f"{key}: {record.get('method', '')} on {record.get('target_key', '')}")
+    ax.set_title(f"{vectors_key}: {record.get('method', '')} on {record.get('target_key', '')}")
     return _show_or_save(ax, show, save)

@@ -13,7 +13,7 @@ from .._core._search import unit_rows, valid_rows
 from .._data import gene_vectors
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import check_seed, resolve_modality
+from .._utils import check_seed, renamed_parameters, resolve_modality
 from ._coexpression import _show_or_save
 
 if TYPE_CHECKING:
@@ -36,10 +36,11 @@ def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np
     raise ValueError(f"Unknown method {method!r}; use 'umap' or 'tsne'.")
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def gene_map(
     adata: Any,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     *,
     color: str | None = Key.PROGRAMS,
     method: str = "umap",
@@ -56,7 +57,7 @@ def gene_map(
     Parameters
     ----------
     {doc_adata_vectors}
-    key
+    vectors_key
         ``varm`` key of the vectors; genes without a vector are left out.
     color
         Categorical ``var`` column to colour by (default the programs of :func:`geneverse.tl.programs`;
@@ -82,10 +83,10 @@ def gene_map(
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)
-    vectors = gene_vectors(modality, key)
+    vectors = gene_vectors(modality, vectors_key)
     usable = np.flatnonzero(valid_rows(vectors))
     if len(usable) < 3:
-        raise ValueError(f"varm[{key!r}] has fewer than 3 genes with vectors; nothing to map.")
+        raise ValueError(f"varm[{vectors_key!r}] has fewer than 3 genes with vectors; nothing to map.")
     points = _layout(vectors[usable], method, seed, n_neighbors)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5))
@@ -113,16 +114,17 @@ def gene_map(
             ax.annotate(gene, points[position[gene]], fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"{key}: genes ({method.upper()})")
+    ax.set_title(f"{vectors_key}: genes ({method.upper()})")
     return _show_or_save(ax, show, save)
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def similarity_heatmap(
     adata: Any,
     genes: Sequence[str] | None = None,
     *,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     programs: Sequence[str] | None = None,
     program_key: str = Key.PROGRAMS,
     cmap: str = "RdBu_r",
@@ -138,7 +140,7 @@ def similarity_heatmap(
     {doc_adata_vectors}
     genes
         Genes to show, in order.
-    {doc_key_vectors}
+    {doc_vectors_key}
     programs
         Instead of ``genes``: program names whose genes are shown, grouped by program (all
         programs when both are ``None``, at most 100 genes).
@@ -158,7 +160,7 @@ def similarity_heatmap(
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)
-    vectors = gene_vectors(modality, key)
+    vectors = gene_vectors(modality, vectors_key)
     if genes is None:
         if program_key not in modality.var.columns:
             raise KeyError(f"No var[{program_key!r}]; pass genes= or run `gv.tl.programs(adata)` first.")
@@ -182,17 +184,18 @@ def similarity_heatmap(
     image = ax.imshow(similarity, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks(range(len(rows)), list(genes), rotation=90, fontsize=6)
     ax.set_yticks(range(len(rows)), list(genes), fontsize=6)
-    ax.set_title(f"cosine similarity ({key})")
+    ax.set_title(f"cosine similarity ({vectors_key})")
     ax.figure.colorbar(image, ax=ax, shrink=0.7, label="cosine")
     return _show_or_save(ax, show, save)
 
 
+@renamed_parameters(key="scores_key")
 @shared_docs
 def programs(
     adata: Any,
     names: Sequence[str] | None = None,
     *,
-    key: str = Key.SCORES,
+    scores_key: str = Key.SCORES,
     basis: str = "X_umap",
     spatial_key: str = "spatial",
     cmap: str = "viridis",
@@ -209,7 +212,7 @@ def programs(
         AnnData (or MuData with ``mod``) with scores from :func:`geneverse.tl.score_programs`.
     names
         Programs to show (default: all, at most 12).
-    key
+    scores_key
         ``obsm`` key of the scores.
     basis
         ``obsm`` key of the 2-D cell embedding (``sc.tl.umap`` writes ``X_umap``).
@@ -230,9 +233,9 @@ def programs(
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)
-    if key not in modality.obsm:
-        raise KeyError(f"No program scores obsm[{key!r}]; run `gv.tl.score_programs(adata)` first.")
-    scores = modality.obsm[key]
+    if scores_key not in modality.obsm:
+        raise KeyError(f"No program scores obsm[{scores_key!r}]; run `gv.tl.score_programs(adata)` first.")
+    scores = modality.obsm[scores_key]
     names = list(scores.columns[:12]) if names is None else list(names)
     unknown = [n for n in names if n not in scores.columns]
     if unknown:

@@ -22,6 +22,7 @@ from .._utils import (
     check_positive_int,
     check_seed,
     progress_bar,
+    renamed_parameters,
     resolve_device,
 )
 from ._tokenize import _check_intervals, overlap_matrix, read_bed
@@ -52,12 +53,13 @@ def _label_examples(sets: AnnData, label_keys: Sequence[str]) -> tuple[list[str]
     return names, np.asarray(set_index, dtype=np.int64), np.asarray(label_index, dtype=np.int64)
 
 
+@renamed_parameters(dim="n_components")
 @shared_docs
 def train(
     sets: AnnData,
     label_keys: str | Sequence[str],
     *,
-    dim: int = 100,
+    n_components: int = 100,
     epochs: int = 50,
     lr: float = 0.05,
     margin: float = 0.05,
@@ -84,7 +86,7 @@ def train(
         Sets x universe tokens from :func:`tokenize`, labels in ``obs``.
     label_keys
         ``obs`` column(s) holding the labels (e.g. ``["cell_type", "tissue"]``).
-    dim
+    n_components
         Vector dimensions.
     epochs
         Passes over the examples.
@@ -121,7 +123,12 @@ def train(
         ``seed`` is not an integer.
     """
     seed = check_seed(seed)
-    for name, value in {"dim": dim, "epochs": epochs, "n_negatives": n_negatives, "batch_size": batch_size}.items():
+    for name, value in {
+        "dim": n_components,
+        "epochs": epochs,
+        "n_negatives": n_negatives,
+        "batch_size": batch_size,
+    }.items():
         check_positive_int(name, value)
     lr = check_finite_number("lr", lr, positive=True)
     margin = check_finite_number("margin", margin, nonnegative=True)
@@ -136,7 +143,7 @@ def train(
     bags = bag_operator(tokens)
     started = time.perf_counter()
     trained = train_bedspace(
-        bags, set_index, label_index, len(labels), dim=dim, epochs=epochs, lr=lr, margin=margin,
+        bags, set_index, label_index, len(labels), dim=n_components, epochs=epochs, lr=lr, margin=margin,
         n_negatives=n_negatives, batch_size=batch_size, seed=seed, device=device,
         progress=progress_bar(progress, "bedspace"),
     )  # fmt: skip
@@ -149,7 +156,7 @@ def train(
         "label_vectors": label_np,
         "label_keys": list(label_keys) if not isinstance(label_keys, str) else [label_keys],
         "params": {
-            "dim": dim,
+            "dim": n_components,
             "epochs": epochs,
             "lr": lr,
             "margin": margin,

@@ -18,6 +18,7 @@ from .._utils import (
     check_positive_int,
     get_expression,
     progress_bar,
+    renamed_parameters,
     resolve_device,
     resolve_modality,
 )
@@ -25,10 +26,11 @@ from .._utils import (
 METHODS = ("weighted", "sentence")
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def cell_embed(
     adata: Any,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     *,
     method: str = "weighted",
     layer: str | None = None,
@@ -47,7 +49,7 @@ def cell_embed(
     """Embed cells: the expression-weighted mean of their genes' vectors, or their top genes as a sentence.
 
     ``method="weighted"`` (GenePT-w / GeneVector's cell embedding): ``normalise(w(x_c) @ V)`` over
-    the genes with a vector (rows of ``varm[key]`` that are NaN are left out), for any gene vectors:
+    the genes with a vector (rows of ``varm[vectors_key]`` that are NaN are left out), for any gene vectors:
     trained (``X_gv``), imported, or text-derived (``X_genept`` from :func:`text_embed`; GenePT-w
     is ``weighting="raw"`` on normalised expression). One sparse product per chunk of cells, so a
     million cells take seconds.
@@ -64,7 +66,7 @@ def cell_embed(
     Parameters
     ----------
     {doc_adata_vectors}
-    key
+    vectors_key
         ``varm`` key of the gene vectors (trained, imported or text-derived); ``"weighted"`` only.
     method
         ``"weighted"`` (expression-weighted mean of gene vectors) or ``"sentence"`` (GenePT-s).
@@ -113,11 +115,11 @@ def cell_embed(
         used, embedding_key = None, None
         params = {"model": str(model), "n_top_genes": int(n_top_genes), "layer": layer, "gene_symbols": gene_symbols}
     else:
-        cells, empty, used = _weighted_cells(modality, key, layer, weighting, chunk_size, progress)
-        embedding_key = key
+        cells, empty, used = _weighted_cells(modality, vectors_key, layer, weighting, chunk_size, progress)
+        embedding_key = vectors_key
         params = {"weighting": weighting, "layer": layer}
     if empty.any():
-        what = "expressed genes" if method == "sentence" else f"the genes with a vector in varm[{key!r}]"
+        what = "expressed genes" if method == "sentence" else f"the genes with a vector in varm[{vectors_key!r}]"
         warnings.warn(
             f"{int(empty.sum())} cells express none of {what}; their vectors are all zeros.",
             stacklevel=2,

@@ -15,6 +15,7 @@ from .._utils import (
     check_seed,
     check_unique_var_names,
     progress_bar,
+    renamed_parameters,
     resolve_device,
     resolve_modality,
 )
@@ -58,10 +59,11 @@ def _check_scale(scale: float, target: np.ndarray) -> None:
         )
 
 
+@renamed_parameters(target_key="coexpression_key")
 @shared_docs
 def embed(
     adata: Any,
-    target_key: str = Key.COEXPRESSION,
+    coexpression_key: str = Key.COEXPRESSION,
     *,
     n_components: int = 100,
     method: str = "genevector",
@@ -85,9 +87,9 @@ def embed(
     Parameters
     ----------
     adata
-        AnnData (or MuData with ``mod``) holding ``varp[target_key]`` from
+        AnnData (or MuData with ``mod``) holding ``varp[coexpression_key]`` from
         :func:`geneverse.tl.coexpression`.
-    target_key
+    coexpression_key
         The co-expression matrix to learn from (e.g. ``"gv_mi"``; ``"gv_cooccurrence"`` for GloVe).
     n_components
         Vector dimensions.
@@ -141,13 +143,13 @@ def embed(
         float32 genes x ``n_components`` (see ``vectors``); genes outside the target's gene subset
         get NaN rows.
     ``uns['gv'][key_added]``
-        ``kind``, ``method``, ``target_key``, ``params``, ``genes``, ``loss`` (per epoch),
+        ``kind``, ``method``, ``coexpression_key``, ``params``, ``genes``, ``loss`` (per epoch),
         ``final_loss``, ``epochs_run``, ``converged``, ``device``, ``seconds``, ``version``.
 
     Raises
     ------
     KeyError
-        ``varp[target_key]`` does not exist.
+        ``varp[coexpression_key]`` does not exist.
     ValueError
         Bad parameters (including a ``scale`` whose scaled target would overflow float32); duplicated
         ``var_names``; a target with NaN; negative entries for ``method="glove"``; training diverged.
@@ -175,10 +177,10 @@ def embed(
         raise ValueError(f"tol must be a non-negative number, None or 'auto', got {tol!r}.")
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
-    frame = coexpression_frame(modality, target_key)
+    frame = coexpression_frame(modality, coexpression_key)
     target = frame.to_numpy(dtype=np.float64)
     if not np.isfinite(target).all():
-        raise ValueError(f"varp[{target_key!r}] contains NaN or infinite values; recompute the target.")
+        raise ValueError(f"varp[{coexpression_key!r}] contains NaN or infinite values; recompute the target.")
     if len(target) < 2:
         raise ValueError("Training needs a target over at least 2 genes.")
     device = resolve_device(device)
@@ -192,9 +194,9 @@ def embed(
     else:
         if (target < 0).any():
             raise ValueError(
-                f"method='glove' needs a non-negative co-occurrence target, but varp[{target_key!r}] has negative "
-                "entries; run `gv.tl.coexpression(adata, 'cooccurrence', layer='counts')` and pass "
-                "target_key='gv_cooccurrence'."
+                f"method='glove' needs a non-negative co-occurrence target, but varp[{coexpression_key!r}] has "
+                "negative entries; run `gv.tl.coexpression(adata, 'cooccurrence', layer='counts')` and pass "
+                "coexpression_key='gv_cooccurrence'."
             )
         result = train_glove(
             target, n_components=n_components, epochs=epochs, lr=lr, x_max=x_max, alpha=alpha, tol=tol,
@@ -216,7 +218,7 @@ def embed(
     record = {
         "kind": "embedding",
         "method": method,
-        "target_key": target_key,
+        "target_key": coexpression_key,
         "params": params,
         "genes": np.asarray(frame.index, dtype=object),
         "loss": result.loss.astype(np.float64),

@@ -31,16 +31,18 @@ from .._utils import (
     check_seed,
     get_expression,
     progress_bar,
+    renamed_parameters,
     resolve_modality,
 )
 
 PROGRAM_METHODS = ("leiden", "kmeans")
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def programs(
     adata: Any,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     *,
     method: str = "leiden",
     resolution: float = 1.0,
@@ -62,7 +64,7 @@ def programs(
     Parameters
     ----------
     {doc_adata_vectors}
-    key
+    vectors_key
         ``varm`` key of the vectors (trained or imported); genes without a vector get no program.
     method
         ``"leiden"`` or ``"kmeans"``.
@@ -91,10 +93,10 @@ def programs(
     modality = resolve_modality(adata, mod)
     if method not in PROGRAM_METHODS:
         raise ValueError(f"Unknown method {method!r}; use one of {PROGRAM_METHODS}.")
-    vectors = gene_vectors(modality, key)
+    vectors = gene_vectors(modality, vectors_key)
     usable = np.flatnonzero(valid_rows(vectors))
     if len(usable) < 2:
-        raise ValueError(f"varm[{key!r}] has fewer than 2 genes with usable vectors; nothing to cluster.")
+        raise ValueError(f"varm[{vectors_key!r}] has fewer than 2 genes with usable vectors; nothing to cluster.")
     if method == "leiden":
         check_positive_int("n_neighbors", n_neighbors)
         if not np.isfinite(resolution) or resolution <= 0:
@@ -120,7 +122,7 @@ def programs(
         "kind": "programs",
         "method": method,
         "params": params,
-        "embedding_key": key,
+        "embedding_key": vectors_key,
         "programs": gene_lists,
         "centrality": centrality,
     }

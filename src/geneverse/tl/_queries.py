@@ -14,7 +14,7 @@ from .._core._search import similar_pairs as _similar_pairs
 from .._data import gene_names, gene_vectors
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import DESCRIPTION_COLUMNS, check_positive_int, resolve_modality
+from .._utils import DESCRIPTION_COLUMNS, check_positive_int, renamed_parameters, resolve_modality
 
 
 def gene_position(adata: AnnData, gene: str, gene_symbols: str | None = None) -> int:
@@ -63,13 +63,14 @@ def _table(adata, rows, scores, gene_symbols, description_key, score_name="simil
     return table
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def similar(
     adata: Any,
     gene: str,
     n: int = 10,
     *,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     metric: str = "cosine",
     gene_symbols: str | None = None,
     description_key: str | None = None,
@@ -84,7 +85,7 @@ def similar(
         Query gene, in ``var_names`` or in the ``gene_symbols`` column.
     n
         Number of genes returned.
-    key
+    vectors_key
         ``varm`` key of the vectors (trained or imported).
     metric
         ``"cosine"``, ``"dot"`` or ``"euclidean"`` (reported as minus the distance).
@@ -100,7 +101,7 @@ def similar(
     n = check_positive_int("n", n)
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
-    vectors, (row,) = _query_rows(adata, [gene], key, gene_symbols)
+    vectors, (row,) = _query_rows(adata, [gene], vectors_key, gene_symbols)
     scores = similarity_to(vectors, vectors[row], metric)
     allowed = valid_rows(vectors)
     allowed[row] = False
@@ -108,6 +109,7 @@ def similar(
     return _table(adata, best, scores[best], gene_symbols, description_key)
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def analogy(
     adata: Any,
@@ -116,7 +118,7 @@ def analogy(
     c: str,
     *,
     n: int = 10,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     method: str = "3cosadd",
     gene_symbols: str | None = None,
     description_key: str | None = None,
@@ -131,7 +133,7 @@ def analogy(
         Query genes: the answer is to ``c`` what ``a`` is to ``b``.
     n
         Number of genes returned.
-    {doc_key_vectors}
+    {doc_vectors_key}
     method
         ``"3cosadd"``: cosine with ``â - b̂ + ĉ``; ``"3cosmul"``: Levy & Goldberg's multiplicative
         objective, less dominated by one large similarity.
@@ -145,7 +147,7 @@ def analogy(
     """
     adata = resolve_modality(adata, mod)
     n = check_positive_int("n", n)
-    vectors, rows = _query_rows(adata, [a, b, c], key, gene_symbols)
+    vectors, rows = _query_rows(adata, [a, b, c], vectors_key, gene_symbols)
     scores = analogy_scores(vectors, *rows, method=method)
     allowed = valid_rows(vectors)
     allowed[rows] = False
@@ -153,6 +155,7 @@ def analogy(
     return _table(adata, best, scores[best], gene_symbols, description_key, score_name="score")
 
 
+@renamed_parameters(key="vectors_key")
 @shared_docs
 def similar_pairs(
     adata: Any,
@@ -160,7 +163,7 @@ def similar_pairs(
     b: str,
     n: int = 10,
     *,
-    key: str = Key.GENE_VECTORS,
+    vectors_key: str = Key.GENE_VECTORS,
     gene_symbols: str | None = None,
     block_size: int | None = None,
     mod: str | None = None,
@@ -179,7 +182,7 @@ def similar_pairs(
         The query pair.
     n
         Number of pairs returned.
-    {doc_key_vectors}
+    {doc_vectors_key}
     {doc_gene_symbols}
     block_size
         Rows per block (default: about 64 MB of float64 per temporary).
@@ -193,7 +196,7 @@ def similar_pairs(
     n = check_positive_int("n", n)
     if block_size is not None:
         block_size = check_positive_int("block_size", block_size)
-    vectors, (row_a, row_b) = _query_rows(adata, [a, b], key, gene_symbols)
+    vectors, (row_a, row_b) = _query_rows(adata, [a, b], vectors_key, gene_symbols)
     if row_a == row_b:
         raise ValueError("similar_pairs needs two different genes.")
     hits = _similar_pairs(vectors, row_a, row_b, n=n, block_size=block_size)
