@@ -113,13 +113,13 @@ def pbmc68k(peer_epochs: int) -> list[dict]:
     gv.tl.coexpression(adata, layer="counts", progress=False, use_cache=False)
     gv.tl.embed(adata, progress=False)
     gv.tl.cell_embed(adata, layer="counts", progress=False)  # the default: TF-IDF weights of the counts
-    default = adata.obsm["X_gv"].copy()
+    default = adata.obsm["X_gv_cells"].copy()
     gv.tl.cell_embed(adata, weighting="raw", progress=False)  # X is log-normalised: the peer's weights
     pca = adata.copy()
     sc.pp.pca(pca, n_comps=50, random_state=0)
     rows = [
         {"representation": "geneverse X_gv (default: TF-IDF of counts)", **scores(default, labels)},
-        {"representation": "geneverse X_gv (raw log-normalised weights)", **scores(adata.obsm["X_gv"], labels)},
+        {"representation": "geneverse X_gv (raw log-normalised weights)", **scores(adata.obsm["X_gv_cells"], labels)},
         {"representation": "PCA-50 of log-normalised X", **scores(pca.obsm["X_pca"], labels)},
     ]
     try:

@@ -109,7 +109,7 @@ def test_loss_plot(adata, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"target_key": "missing"}, KeyError, "run `gv.tl.coexpression"),
+        ({"coexpression_key": "missing"}, KeyError, "run `gv.tl.coexpression"),
         ({"method": "word2vec"}, ValueError, "Unknown method"),
         ({"n_components": 0}, ValueError, "n_components"),
         ({"epochs": -1}, ValueError, "epochs"),
@@ -123,7 +123,7 @@ def test_loss_plot(adata, tmp_path):
 )
 def test_bad_input(adata, kwargs, error, message):
     gv.tl.coexpression(adata, "pearson", progress=False)
-    kwargs = {"target_key": "gv_pearson", **kwargs}
+    kwargs = {"coexpression_key": "gv_pearson", **kwargs}
     if torch.cuda.is_available() and kwargs.get("device", "").startswith("cuda"):
         pytest.skip("a GPU is present")
     with pytest.raises(error, match=message):

@@ -110,7 +110,7 @@ def test_cell_embed_matches_the_formula(weighting):
     X = adata.X.toarray()
     gv.tl.cell_embed(adata, weighting=weighting, chunk_size=7, progress=False)
     np.testing.assert_allclose(
-        adata.obsm["X_gv"], cell_reference(X, adata.varm["X_gv"].astype(float), weighting), atol=1e-5
+        adata.obsm["X_gv_cells"], cell_reference(X, adata.varm["X_gv"].astype(float), weighting), atol=1e-5
     )
     assert adata.uns["gv"]["X_gv_cells"]["n_genes_used"] == 30
 
@@ -122,9 +122,9 @@ def test_planted_cell_types_separate_and_work_with_scanpy():
     gv.tl.cell_embed(data, layer="counts", progress=False)
     from sklearn.cluster import KMeans
 
-    labels = KMeans(2, n_init=10, random_state=0).fit_predict(data.obsm["X_gv"])
+    labels = KMeans(2, n_init=10, random_state=0).fit_predict(data.obsm["X_gv_cells"])
     assert adjusted_rand_score(data.obs["cell_type"], labels) > 0.9
-    sc.pp.neighbors(data, use_rep="X_gv", n_neighbors=10)
+    sc.pp.neighbors(data, use_rep="X_gv_cells", n_neighbors=10)
     graph = data.obsp["distances"].tocoo()
     types = data.obs["cell_type"].to_numpy()
     assert (types[graph.row] == types[graph.col]).mean() > 0.9  # neighbours share the planted type
@@ -135,7 +135,7 @@ def test_cells_without_embedded_genes_get_zeros_with_warning():
     adata.X = sp.csr_matrix(np.vstack([np.zeros((1, adata.n_vars)), adata.X.toarray()[1:]]))
     with pytest.warns(UserWarning, match="1 cells express none"):
         gv.tl.cell_embed(adata, progress=False)
-    assert not adata.obsm["X_gv"][0].any() and np.isfinite(adata.obsm["X_gv"]).all()
+    assert not adata.obsm["X_gv_cells"][0].any() and np.isfinite(adata.obsm["X_gv_cells"]).all()
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ def test_plots_produce_images(tmp_path):
     gv.tl.programs(data, method="kmeans", n_clusters=3)
     gv.tl.score_programs(data, progress=False)
     gv.tl.cell_embed(data, layer="counts", progress=False)
-    sc.pp.neighbors(data, use_rep="X_gv", n_neighbors=10)
+    sc.pp.neighbors(data, use_rep="X_gv_cells", n_neighbors=10)
     sc.tl.umap(data, random_state=0)
     outputs = {
         "map": gv.pl.gene_map(data, show=False, save=tmp_path / "map.png"),
@@ -199,6 +199,6 @@ def test_mudata_for_programs_scores_and_cells():
     gv.tl.programs(mdata, method="kmeans", n_clusters=2, mod="rna")
     gv.tl.score_programs(mdata, mod="rna", ctrl_size=2, n_bins=2, progress=False)
     gv.tl.cell_embed(mdata, mod="rna", progress=False)
-    assert "gv_program" in mdata["rna"].var and "gv_programs" in mdata["rna"].obsm and "X_gv" in mdata["rna"].obsm
+    assert "gv_program" in mdata["rna"].var and "gv_programs" in mdata["rna"].obsm and "X_gv_cells" in mdata["rna"].obsm
     with pytest.raises(ValueError, match="mod="):
         gv.tl.cell_embed(mdata, progress=False)

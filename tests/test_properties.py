@@ -168,10 +168,12 @@ def test_cells_and_programs_any_vectors(adata, weighting, k):
     rng = np.random.default_rng(k)
     adata.X = sp.csr_matrix(rng.poisson(1.0, size=(adata.n_obs, adata.n_vars)).astype(np.float32))
     if check_call(
-        adata, lambda a: gv.tl.cell_embed(a, weighting=weighting, progress=False), {"obsm:X_gv", "uns:gv:X_gv_cells"}
+        adata,
+        lambda a: gv.tl.cell_embed(a, weighting=weighting, progress=False),
+        {"obsm:X_gv_cells", "uns:gv:X_gv_cells"},
     ):
-        assert np.isfinite(adata.obsm["X_gv"]).all()
-        norms = np.linalg.norm(adata.obsm["X_gv"], axis=1)
+        assert np.isfinite(adata.obsm["X_gv_cells"]).all()
+        norms = np.linalg.norm(adata.obsm["X_gv_cells"], axis=1)
         assert np.all((np.abs(norms - 1) < 1e-4) | (norms == 0))
     if check_call(
         adata, lambda a: gv.tl.programs(a, method="kmeans", n_clusters=k), {"var:gv_program", "uns:gv:gv_program"}

@@ -122,7 +122,7 @@ def test_training_is_reproducible():
     [
         (lambda m: gv.regions.train(m, ["tissue"], progress=False), KeyError, "tissue"),
         (lambda m: gv.regions.train(m, [], progress=False), ValueError, "label_keys"),
-        (lambda m: gv.regions.train(m, "cell_type", dim=0, progress=False), ValueError, "dim"),
+        (lambda m: gv.regions.train(m, "cell_type", n_components=0, progress=False), ValueError, "n_components"),
         (lambda m: gv.regions.search(m, "type0", "l2r"), KeyError, "gv.regions.train"),
     ],
 )

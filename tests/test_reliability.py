@@ -205,6 +205,6 @@ def test_demo_is_deterministic(demo_result, tmp_path):
     for key in ("gv_mi", "gv_mi_all_cells", "gv_pearson"):
         np.testing.assert_array_equal(one.varp[key], two.varp[key])
     np.testing.assert_array_equal(one.varm["X_gv"], two.varm["X_gv"])
-    np.testing.assert_array_equal(one.obsm["X_gv"], two.obsm["X_gv"])
+    np.testing.assert_array_equal(one.obsm["X_gv_cells"], two.obsm["X_gv_cells"])
     pd.testing.assert_frame_equal(one.obsm["gv_programs"], two.obsm["gv_programs"])
     assert sp.issparse(one.obsp["connectivities"])

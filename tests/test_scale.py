@@ -68,7 +68,7 @@ def reference(adata: AnnData) -> dict:
         results[target] = memory.varp[target]
     gv.tl.cell_embed(memory, progress=False)
     gv.tl.score_programs(memory, progress=False)
-    results["cells"] = memory.obsm["X_gv"]
+    results["cells"] = memory.obsm["X_gv_cells"]
     results["scores"] = memory.obsm["gv_programs"]
     return results
 
@@ -78,7 +78,7 @@ def assert_same(adata: AnnData, expected: dict, chunk_size: int) -> None:
         gv.tl.coexpression(adata, target, key_added=target, chunk_size=chunk_size, progress=False, use_cache=False)
         np.testing.assert_allclose(adata.varp[target], expected[target], rtol=1e-5, atol=1e-6, err_msg=target)
     gv.tl.cell_embed(adata, chunk_size=chunk_size, progress=False)
-    np.testing.assert_allclose(adata.obsm["X_gv"], expected["cells"], atol=1e-6)
+    np.testing.assert_allclose(adata.obsm["X_gv_cells"], expected["cells"], atol=1e-6)
     gv.tl.score_programs(adata, chunk_size=chunk_size, progress=False)
     pd.testing.assert_frame_equal(adata.obsm["gv_programs"], expected["scores"], atol=1e-10)
 

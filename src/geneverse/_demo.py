@@ -52,9 +52,6 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     -------
     Paths written and the tables, keyed by name.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import scanpy as sc
 
@@ -121,7 +118,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     gv.tl.programs(adata)
     gv.tl.score_programs(adata, progress=progress)
     gv.tl.cell_embed(adata, layer="counts", progress=progress)  # TF-IDF weights of the counts
-    sc.pp.neighbors(adata, use_rep="X_gv", n_neighbors=15, random_state=0)
+    sc.pp.neighbors(adata, use_rep="X_gv_cells", n_neighbors=15, random_state=0)
     with warnings.catch_warnings():  # umap-learn notes that a seed means one thread
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
         sc.tl.umap(adata, random_state=0)

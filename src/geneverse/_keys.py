@@ -9,7 +9,7 @@ default                    slot        written by
 =========================  ==========  =========================================================
 ``gv_<target>``            ``varp``    :func:`geneverse.tl.coexpression` (``gv_mi`` by default)
 ``X_gv``                   ``varm``    :func:`geneverse.tl.embed` (gene vectors)
-``X_gv``                   ``obsm``    :func:`geneverse.tl.cell_embed` (record: ``X_gv_cells``)
+``X_gv_cells``             ``obsm``    :func:`geneverse.tl.cell_embed` (cell vectors)
 ``gv_program``             ``var``     :func:`geneverse.tl.programs` (column, and its record)
 ``gv_programs``            ``obsm``    :func:`geneverse.tl.score_programs` (cells x programs)
 ``X_genept``               ``varm``    :func:`geneverse.tl.text_embed`
@@ -32,8 +32,8 @@ class Key:
     COEXPRESSION = "gv_mi"
     #: Gene vectors in ``varm``.
     GENE_VECTORS = "X_gv"
-    #: Cell vectors in ``obsm``; their record is ``CELL_VECTORS + CELL_RECORD_SUFFIX`` in ``uns``.
-    CELL_VECTORS = "X_gv"
+    #: Cell vectors in ``obsm`` (distinct from the gene vectors' name, so neither record shadows the other).
+    CELL_VECTORS = "X_gv_cells"
     CELL_RECORD_SUFFIX = "_cells"
     #: Gene programs: a ``var`` column and its record.
     PROGRAMS = "gv_program"
@@ -57,5 +57,9 @@ class Key:
 
     @staticmethod
     def cell_record(key: str) -> str:
-        """The ``uns`` record of cell vectors stored in ``obsm[key]``."""
-        return f"{key}{Key.CELL_RECORD_SUFFIX}"
+        """The ``uns`` record of cell vectors stored in ``obsm[key]``: ``key``, with ``_cells`` added if missing.
+
+        The suffix keeps a cell record from replacing a gene embedding's record of the same name
+        (``cell_embed(adata, key_added="X_gv")`` records under ``X_gv_cells``).
+        """
+        return key if key.endswith(Key.CELL_RECORD_SUFFIX) else f"{key}{Key.CELL_RECORD_SUFFIX}"

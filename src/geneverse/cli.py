@@ -9,8 +9,11 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import matplotlib
+
     from ._demo import run_demo
 
+    matplotlib.use("Agg")  # the command line draws to files only; a library call keeps the user's backend
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (it is created if missing).")
     run_demo(args.out, progress=not args.no_progress, use_cache=not args.no_cache)

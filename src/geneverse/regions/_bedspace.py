@@ -124,7 +124,7 @@ def train(
     """
     seed = check_seed(seed)
     for name, value in {
-        "dim": n_components,
+        "n_components": n_components,
         "epochs": epochs,
         "n_negatives": n_negatives,
         "batch_size": batch_size,
@@ -156,7 +156,7 @@ def train(
         "label_vectors": label_np,
         "label_keys": list(label_keys) if not isinstance(label_keys, str) else [label_keys],
         "params": {
-            "dim": n_components,
+            "n_components": n_components,
             "epochs": epochs,
             "lr": lr,
             "margin": margin,

@@ -87,7 +87,8 @@ def cell_embed(
     device
         ``"sentence"``: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     key_added
-        ``obsm`` key (``uns['gv']`` gets ``key_added + '_cells'``).
+        ``obsm`` key (default ``X_gv_cells``, distinct from the gene vectors' ``varm`` key); the
+        record is ``uns['gv'][key_added]``, with ``_cells`` appended when ``key_added`` lacks it.
     {doc_chunk_size}
     progress
         Show a progress bar over chunks.
@@ -98,7 +99,8 @@ def cell_embed(
     -------
     ``None``, or the modified copy. Writes ``obsm[key_added]`` (float32 cells x dims, unit rows;
     all-zero rows for cells expressing none of the embedded genes, with a warning) and
-    ``uns['gv'][key_added + '_cells']`` (the gene embedding may own ``uns['gv'][key_added]``).
+    the record ``uns['gv'][key_added]`` (``_cells`` appended when missing, so that a gene embedding's
+    record of the same name is never replaced).
     """
     started = time.perf_counter()
     modality = resolve_modality(adata, mod)
@@ -133,7 +135,7 @@ def cell_embed(
         "n_genes_used": None if used is None else int(used.sum()),
         "n_empty_cells": int(empty.sum()),
     }
-    # the record is uns['gv'][key_added + '_cells']: uns['gv'][key_added] may hold the gene embedding of that name
+    # a cell record never replaces a gene embedding's record of the same name (key_added="X_gv")
     record_key = Key.cell_record(key_added)
     return write_result(adata, record_key, record, mod=mod, copy=copy, started=started, obsm={key_added: cells})
 
