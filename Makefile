@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint docs system-deps docs-screenshot bench bench-scale bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings peer clean
+.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,11 @@ bench-scale: $(VENV)/.test-installed
 
 bench-regions: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/regions.py
+
+# Redraw the baseline images of the plot tests (tests/_images/) after an intended change of a plot;
+# look at the new PNGs before committing them.
+plot-baselines: $(VENV)/.test-installed
+	GENEVERSE_UPDATE_IMAGES=1 $(PY) -m pytest -q tests/test_plot_images.py
 
 # The README's napari screenshot (docs/img/napari_programs.png), drawn under a virtual X server.
 docs-screenshot: $(VENV)/.test-installed system-deps

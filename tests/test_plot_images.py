@@ -1,0 +1,76 @@
+"""Every ``gv.pl`` plot compared with a baseline image (as scanpy's ``check_same_image``).
+
+The baselines in ``tests/_images/`` were drawn with the matplotlib pinned in the ``test`` extra.
+After an intended change of a plot, regenerate them with ``make plot-baselines`` (which sets
+``GENEVERSE_UPDATE_IMAGES=1``) and look at the new PNGs before committing them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+from matplotlib.testing.compare import compare_images
+
+import geneverse as gv
+
+IMAGES = Path(__file__).parent / "_images"
+UPDATE = os.environ.get("GENEVERSE_UPDATE_IMAGES") == "1"
+#: RMS difference (0-255 per channel) tolerated: rounding in the layouts, not a changed plot.
+TOLERANCE = 2.0
+
+
+@pytest.fixture(scope="module")
+def plotted():
+    """One small deterministic pipeline whose every output is plotted."""
+    adata = gv.datasets.synthetic(n_cells=300, n_genes=48, n_programs=3, spatial=True, seed=0)
+    gv.tl.coexpression(adata, "pearson", layer="counts", use_cache=False, progress=False)
+    gv.tl.embed(adata, "gv_pearson", n_components=8, epochs=60, seed=0, device="cpu", progress=False)
+    gv.tl.programs(adata, method="kmeans", n_clusters=3, seed=0)
+    gv.tl.score_programs(adata, layer="counts", ctrl_size=5, n_bins=5, progress=False)
+    return adata
+
+
+PLOTS = {
+    "coexpression": lambda a, ax: gv.pl.coexpression(a, "gv_pearson", n_genes=16, ax=ax, show=False),
+    "loss": lambda a, ax: gv.pl.loss(a, ax=ax, show=False),
+    "gene_map": lambda a, ax: gv.pl.gene_map(a, method="umap", seed=0, ax=ax, show=False),
+    "similarity_heatmap": lambda a, ax: gv.pl.similarity_heatmap(a, programs=["P0", "P1"], ax=ax, show=False),
+}
+
+
+def _check(figure, name: str, tmp_path: Path) -> None:
+    figure.set_dpi(60)
+    actual = tmp_path / f"{name}.png"
+    figure.savefig(actual, dpi=60)
+    plt.close(figure)
+    expected = IMAGES / f"{name}.png"
+    if UPDATE:
+        expected.write_bytes(actual.read_bytes())
+        return
+    assert expected.exists(), f"no baseline {expected.name}: run `make plot-baselines`"
+    difference = compare_images(str(expected), str(actual), tol=TOLERANCE)
+    assert difference is None, difference
+
+
+@pytest.mark.parametrize("name", list(PLOTS))
+def test_plot_matches_its_baseline(plotted, name, tmp_path):
+    with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
+        figure, ax = plt.subplots(figsize=(5, 4))
+        returned = PLOTS[name](plotted, ax)
+        assert returned is ax  # drawn into the axes it was given, and returned
+        _check(figure, name, tmp_path)
+
+
+def test_program_scores_panels_match_their_baseline(plotted, tmp_path):
+    import scanpy as sc
+
+    sc.pp.neighbors(plotted, use_rep="gv_programs", n_neighbors=10, random_state=0)
+    sc.tl.umap(plotted, random_state=0)
+    with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
+        axes = gv.pl.programs(plotted, show=False)
+        assert axes.shape == (2, 3)  # UMAP row and tissue row, one column per program
+        _check(axes[0, 0].figure, "programs", tmp_path)
