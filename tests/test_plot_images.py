@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 import pytest
+import scanpy as sc
 from matplotlib.testing.compare import compare_images
 
 import geneverse as gv
@@ -31,6 +32,8 @@ def plotted():
     gv.tl.embed(adata, "gv_pearson", n_components=8, epochs=60, seed=0, device="cpu", progress=False)
     gv.tl.programs(adata, method="kmeans", n_clusters=3, seed=0)
     gv.tl.score_programs(adata, layer="counts", ctrl_size=5, n_bins=5, progress=False)
+    sc.pp.neighbors(adata, use_rep="gv_programs", n_neighbors=10, random_state=0)
+    sc.tl.umap(adata, random_state=0)
     return adata
 
 
@@ -66,11 +69,17 @@ def test_plot_matches_its_baseline(plotted, name, tmp_path):
 
 
 def test_program_scores_panels_match_their_baseline(plotted, tmp_path):
-    import scanpy as sc
-
-    sc.pp.neighbors(plotted, use_rep="gv_programs", n_neighbors=10, random_state=0)
-    sc.tl.umap(plotted, random_state=0)
     with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
         axes = gv.pl.programs(plotted, show=False)
         assert axes.shape == (2, 3)  # UMAP row and tissue row, one column per program
         _check(axes[0, 0].figure, "programs", tmp_path)
+
+
+def test_program_scores_draw_into_given_axes(plotted):
+    figure, axes = plt.subplots(2, 2)
+    returned = gv.pl.programs(plotted, ["P0", "P1"], ax=axes, show=False)  # UMAP row, tissue row
+    assert returned.shape == (2, 2) and set(returned.ravel()) == set(axes.ravel())
+    assert all(panel.collections for panel in axes.ravel())  # every panel got its points
+    with pytest.raises(ValueError, match="need 4"):
+        gv.pl.programs(plotted, ["P0", "P1"], ax=axes[0], show=False)
+    plt.close(figure)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._core._search import unit_rows, valid_rows
-from .._data import gene_vectors
+from .._data import gene_vectors, program_scores
 from .._docs import shared_docs
 from .._keys import Key
 from .._utils import check_seed, renamed_parameters, resolve_modality
@@ -200,6 +200,7 @@ def programs(
     spatial_key: str = "spatial",
     cmap: str = "viridis",
     ncols: int = 4,
+    ax: Axes | Sequence[Axes] | np.ndarray | None = None,
     show: bool | None = None,
     save: str | Path | None = None,
     mod: str | None = None,
@@ -221,21 +222,22 @@ def programs(
     cmap
         Colormap.
     ncols
-        Panels per row.
+        Panels per row (when ``ax`` is not given).
+    ax
+        Axes to draw into, one per panel: ``len(names)`` for one basis, twice that with the tissue
+        (embedding panels first); a new figure otherwise.
     {doc_show}
     {doc_save}
     {doc_mod}
 
     Returns
     -------
-    Array of Axes (one per panel), or ``None`` when shown.
+    Array of Axes (one per panel: rows per basis, the embedding's first), or ``None`` when shown.
     """
     import matplotlib.pyplot as plt
 
     modality = resolve_modality(adata, mod)
-    if scores_key not in modality.obsm:
-        raise KeyError(f"No program scores obsm[{scores_key!r}]; run `gv.tl.score_programs(adata)` first.")
-    scores = modality.obsm[scores_key]
+    scores = program_scores(modality, scores_key)
     names = list(scores.columns[:12]) if names is None else list(names)
     unknown = [n for n in names if n not in scores.columns]
     if unknown:
@@ -243,26 +245,41 @@ def programs(
     bases = [b for b in (basis, spatial_key) if b in modality.obsm]
     if basis not in modality.obsm and spatial_key not in modality.obsm:
         raise KeyError(f"Neither obsm[{basis!r}] nor obsm[{spatial_key!r}]; run `sc.tl.umap(adata)` first.")
-    ncols = max(1, min(ncols, len(names)))
-    rows_per_basis = -(-len(names) // ncols)
-    fig, axes = plt.subplots(
-        rows_per_basis * len(bases), ncols, figsize=(3.2 * ncols, 3.0 * rows_per_basis * len(bases)), squeeze=False
-    )
+    if ax is None:
+        ncols = max(1, min(ncols, len(names)))
+        rows_per_basis = -(-len(names) // ncols)
+        fig, grid = plt.subplots(
+            rows_per_basis * len(bases), ncols, figsize=(3.2 * ncols, 3.0 * rows_per_basis * len(bases)), squeeze=False
+        )
+        panels = [
+            grid[b * rows_per_basis + i // ncols, i % ncols] for b in range(len(bases)) for i in range(len(names))
+        ]
+        for b in range(len(bases)):  # hide the unused panels of each basis' block of rows
+            for unused in grid[b * rows_per_basis : (b + 1) * rows_per_basis].ravel()[len(names) :]:
+                unused.set_visible(False)
+        axes = grid
+    else:
+        panels = list(np.ravel(np.asarray(ax, dtype=object)))
+        if len(panels) != len(names) * len(bases):
+            raise ValueError(
+                f"ax holds {len(panels)} Axes; {len(names)} programs on {len(bases)} bases ({bases}) need "
+                f"{len(names) * len(bases)}."
+            )
+        fig = panels[0].figure
+        axes = np.asarray(panels, dtype=object).reshape(len(bases), len(names))
     for b, name_of_basis in enumerate(bases):
         coordinates = np.asarray(modality.obsm[name_of_basis])[:, :2]
         for i, name in enumerate(names):
-            ax = axes[b * rows_per_basis + i // ncols, i % ncols]
-            points = ax.scatter(*coordinates.T, c=scores[name].to_numpy(), s=6, cmap=cmap, linewidths=0)
+            panel = panels[b * len(names) + i]
+            points = panel.scatter(*coordinates.T, c=scores[name].to_numpy(), s=6, cmap=cmap, linewidths=0)
             if name_of_basis == spatial_key:
-                ax.set_aspect("equal")
-                ax.invert_yaxis()  # image coordinates, as squidpy draws them
-            ax.set_title(f"{name} ({'tissue' if name_of_basis == spatial_key else name_of_basis})", fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            fig.colorbar(points, ax=ax, shrink=0.7)
-    for b in range(len(bases)):  # hide the unused panels of each basis' block of rows
-        for ax in axes[b * rows_per_basis : (b + 1) * rows_per_basis].ravel()[len(names) :]:
-            ax.set_visible(False)
-    fig.tight_layout()
+                panel.set_aspect("equal")
+                panel.invert_yaxis()  # image coordinates, as squidpy draws them
+            panel.set_title(f"{name} ({'tissue' if name_of_basis == spatial_key else name_of_basis})", fontsize=9)
+            panel.set_xticks([])
+            panel.set_yticks([])
+            fig.colorbar(points, ax=panel, shrink=0.7)
+    if ax is None:
+        fig.tight_layout()
     result = _show_or_save(axes[0, 0], show, save)
     return None if result is None else axes

@@ -26,6 +26,7 @@ from ._registry import Target, register_builtin
 
 def _mi(
     chunks: CellChunks,
+    gene_names: list[str],
     progress: Callable | None = None,
     *,
     n_bins: int = 10,
@@ -68,32 +69,33 @@ def warn_zero_variance(values: np.ndarray, gene_names: list[str]) -> None:
         )
 
 
-def _pearson(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
+def _pearson(chunks: CellChunks, gene_names: list[str], progress: Callable | None = None) -> np.ndarray:
     return pearson_from_gram(accumulate_gram(chunks, progress=progress))[0]
 
 
-def _spearman(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
+def _spearman(chunks: CellChunks, gene_names: list[str], progress: Callable | None = None) -> np.ndarray:
     return pearson_from_gram(accumulate_gram(chunks, rank_transform(chunks), progress))[0]
 
 
-def _jaccard(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
+def _jaccard(chunks: CellChunks, gene_names: list[str], progress: Callable | None = None) -> np.ndarray:
     return jaccard_from_gram(accumulate_gram(chunks, binary_transform, progress))
 
 
-def _cosine(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
+def _cosine(chunks: CellChunks, gene_names: list[str], progress: Callable | None = None) -> np.ndarray:
     return cosine_from_gram(accumulate_gram(chunks, progress=progress))
 
 
-def _cooccurrence(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
+def _cooccurrence(chunks: CellChunks, gene_names: list[str], progress: Callable | None = None) -> np.ndarray:
     return cooccurrence_from_gram(accumulate_gram(chunks, progress=progress))
 
 
-def _ppmi(chunks: CellChunks, progress: Callable | None = None) -> np.ndarray:
+def _ppmi(chunks: CellChunks, gene_names: list[str], progress: Callable | None = None) -> np.ndarray:
     return ppmi_from_cooccurrence(cooccurrence_from_gram(accumulate_gram(chunks, progress=progress)))
 
 
 def _graph_xcorr(
     chunks: CellChunks,
+    gene_names: list[str],
     progress: Callable | None = None,
     *,
     graph,

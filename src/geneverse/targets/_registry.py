@@ -26,11 +26,12 @@ class Target:
     name
         Registry name, the ``target=`` value.
     func
-        Built-in: ``func(chunks, progress=..., **params)`` streaming over cell chunks.
-        Custom: ``func(X, gene_names, **kwargs)`` on the in-memory matrix of the chosen genes,
-        returning a genes x genes array or GeneVector's ``dict[str, dict[str, float]]``.
+        Every target's one calling convention: ``func(chunks, gene_names, progress=..., **params)``
+        over the cell chunks of the chosen genes, returning the genes x genes matrix. A custom
+        ``f(X, gene_names, **kwargs)`` is adapted to it by :meth:`custom` (its matrix in memory).
     builtin
-        Which of the two calling conventions ``func`` follows.
+        Shipped with geneverse: its ``target_kwargs`` are checked against ``defaults``, and it
+        cannot be replaced or removed.
     nonnegative
         Whether the target needs non-negative input (counts or normalised expression).
     defaults
@@ -60,6 +61,17 @@ class Target:
     resolve: Callable | None = None
     tool_params: dict = field(default_factory=dict)
     check: Callable | None = None
+    source: Callable | None = None
+
+    @classmethod
+    def custom(cls, name: str, func: Callable, **options: Any) -> Target:
+        """A target from the user's ``f(X, gene_names, **kwargs)`` (``source``: ``f`` itself, for the cache key)."""
+
+        def in_memory(chunks: Any, gene_names: list[str], progress: Callable | None = None, **params: Any) -> Any:
+            matrix = sp.vstack(list(chunks), format="csr") if chunks.n_chunks > 1 else next(iter(chunks))
+            return func(matrix, list(gene_names), **params)
+
+        return cls(name, in_memory, source=func, **options)
 
     def params(self, target_kwargs: dict | None, **tool_arguments: Any) -> dict[str, Any]:
         """The parameters to compute with: defaults, then the tool's arguments, then ``target_kwargs``.
@@ -94,10 +106,9 @@ class Target:
         -------
         float64 genes x genes matrix, checked (shape, finite).
         """
-        if self.builtin:
-            return self.func(chunks, progress=progress, **params)
-        matrix = sp.vstack(list(chunks), format="csr") if chunks.n_chunks > 1 else next(iter(chunks))
-        return as_matrix(self.func(matrix, list(gene_names), **params), gene_names, self.name)
+        values = self.func(chunks, gene_names, progress=progress, **params)
+        # a custom target may answer with a sparse matrix or GeneVector's dict of dicts
+        return values if self.builtin else as_matrix(values, gene_names, self.name)
 
     def source_hash(self) -> str | None:
         """Fingerprint of a custom function (part of its cache key), ``None`` when it cannot be taken.
@@ -111,7 +122,7 @@ class Target:
         attributes could change), ``None``: the result is then computed afresh every time and never
         cached, since a stale hit would be silently wrong.
         """
-        return fingerprint(self.func)
+        return fingerprint(self.source or self.func)
 
 
 class _Unhashable(Exception):
@@ -302,7 +313,7 @@ def register_target(
     def decorator(func: Callable) -> Callable:
         if not callable(func):
             raise TypeError(f"register_target expects a function, got {type(func).__name__}.")
-        _add(Target(name, func, nonnegative=nonnegative, description=description), overwrite)
+        _add(Target.custom(name, func, nonnegative=nonnegative, description=description), overwrite)
         return func
 
     return decorator
@@ -340,7 +351,7 @@ def get_target(target: str | Callable) -> Target:
     The target's specification.
     """
     if callable(target) and not isinstance(target, str):
-        return Target(getattr(target, "__name__", "custom"), target)
+        return Target.custom(getattr(target, "__name__", "custom"), target)
     if target not in _REGISTRY:
         raise KeyError(
             f"Unknown target {target!r}. Available: {available_targets()}; "
