@@ -74,24 +74,10 @@ def train_bedspace(
         One training example per pair: the set's row in ``bags`` and the label's index.
     n_labels
         Number of labels (at least 2).
-    dim
-        Vector dimensions.
-    epochs
-        Passes over the examples, shuffled each time.
-    lr
-        Adagrad learning rate.
-    margin
-        Hinge margin.
-    n_negatives
-        Negative labels per example.
-    batch_size
-        Examples per step (one sparse product each).
-    seed
-        Seeds initialisation, shuffling and negative draws.
-    device
-        Torch device.
-    progress
-        tqdm-like factory for an epoch bar, or ``None``.
+    dim, epochs, lr, margin, n_negatives, batch_size, seed, device, progress
+        As :func:`geneverse.regions.train` takes them (``dim`` is its ``n_components``; ``device`` a
+        resolved torch device; ``progress`` a tqdm-like factory or ``None``); shuffling and negative
+        draws follow ``seed``, and each batch is one sparse product.
 
     Returns
     -------
