@@ -136,6 +136,18 @@ def expression(adata: Any, layer: str | None = None, *, mod: str | None = None) 
     return get_expression(resolve_modality(adata, mod), layer)[0]
 
 
+def _float_matrix(stored: Any, where: str, shape: str) -> np.ndarray:
+    """A stored embedding (dense, sparse or DataFrame) as float64: vectors are few enough to densify."""
+    if sp.issparse(stored):
+        stored = stored.toarray()
+    elif isinstance(stored, pd.DataFrame):
+        stored = stored.to_numpy()
+    try:
+        return np.asarray(stored, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{where} must hold numbers ({shape}), got {type(stored).__name__} ({error}).") from None
+
+
 @shared_docs
 def gene_vectors(adata: Any, key: str = Key.GENE_VECTORS, *, mod: str | None = None) -> np.ndarray:
     """Gene vectors from ``varm[key]`` as a float64 genes x dims array (NaN rows: genes without a vector).
@@ -158,17 +170,7 @@ def gene_vectors(adata: Any, key: str = Key.GENE_VECTORS, *, mod: str | None = N
             f"No gene vectors varm[{key!r}]; run `gv.tl.embed(adata, key_added={key!r})` or "
             f"`gv.io.read_embeddings(adata, ..., key_added={key!r})` first. varm keys: {list(modality.varm.keys())}."
         )
-    stored = modality.varm[key]
-    if sp.issparse(stored):  # genes x dims is small: queries work on it densely
-        stored = stored.toarray()
-    elif isinstance(stored, pd.DataFrame):
-        stored = stored.to_numpy()
-    try:
-        vectors = np.asarray(stored, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"varm[{key!r}] must hold numbers (genes x dims), got {type(stored).__name__} ({error})."
-        ) from None
+    vectors = _float_matrix(modality.varm[key], f"varm[{key!r}]", "genes x dims")
     if vectors.ndim != 2 or vectors.shape[0] != modality.n_vars:
         raise ValueError(f"varm[{key!r}] must be genes x dims, got shape {vectors.shape}.")
     return vectors
@@ -311,6 +313,4 @@ def cell_vectors(adata: Any, key: str = Key.CELL_VECTORS, *, mod: str | None = N
             f"No cell vectors obsm[{key!r}]; run `gv.tl.cell_embed(adata, key_added={key!r})` first. "
             f"obsm keys: {list(modality.obsm.keys())}."
         )
-    stored = modality.obsm[key]
-    stored = stored.toarray() if sp.issparse(stored) else stored
-    return np.asarray(stored.to_numpy() if isinstance(stored, pd.DataFrame) else stored, dtype=np.float64)
+    return _float_matrix(modality.obsm[key], f"obsm[{key!r}]", "cells x dims")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -119,7 +119,11 @@ def atomic_path(path: str | os.PathLike, what: str = "output") -> Iterator[Path]
     """
     target = check_output_path(path, what)
     prefix = _temporary_prefix(target)
-    for orphan in orphans(target.parent, prefix=prefix):  # left by an earlier killed writer
+
+    def ours(candidate: Path) -> bool:
+        return is_temporary(candidate) and candidate.name.startswith(prefix)
+
+    for orphan in orphans(target.parent, match=ours):  # left by an earlier killed writer
         with suppress(OSError):
             orphan.unlink()
     descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=TEMP_MARK + target.suffix[:16])
@@ -162,10 +166,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
             handle: IO[Any] = open(temporary, "wb")
         else:
             handle = open(temporary, "w", encoding=encoding, newline="")
-        with handle:
+        with handle:  # closed (so flushed) before atomic_path fsyncs and renames the file
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -296,7 +298,9 @@ def is_temporary(path: Path) -> bool:
     return path.name.startswith(".") and TEMP_MARK in path.name
 
 
-def orphans(folder: str | os.PathLike, age: float = ORPHAN_AGE, *, prefix: str = "") -> list[Path]:
+def orphans(
+    folder: str | os.PathLike, age: float = ORPHAN_AGE, *, match: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Temporary files in ``folder`` older than ``age`` seconds: left by a killed process, safe to delete.
 
     Parameters
@@ -305,8 +309,8 @@ def orphans(folder: str | os.PathLike, age: float = ORPHAN_AGE, *, prefix: str =
         Where to look (not recursive).
     age
         Minimum age in seconds; younger files may belong to a writer that is still running.
-    prefix
-        Only temporary files whose names start with this (e.g. those of one target file).
+    match
+        Which files count as temporary (default :func:`is_temporary`: ours).
 
     Returns
     -------
@@ -318,7 +322,7 @@ def orphans(folder: str | os.PathLike, age: float = ORPHAN_AGE, *, prefix: str =
     now = time.time()
     found = []
     for path in directory.iterdir():
-        if not is_temporary(path) or not path.name.startswith(prefix):
+        if not (match or is_temporary)(path):
             continue
         with suppress(OSError):
             if now - path.stat().st_mtime > age:

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ._files import ORPHAN_AGE, atomic_open, orphans
+from ._files import atomic_open, orphans
 
 __all__ = ["cache_dir", "clear", "entries", "info", "load", "matrix_key", "store"]
 
@@ -74,17 +73,8 @@ def info() -> dict:
 
 def _orphans() -> list[Path]:
     """Temporary files older than an hour: ours, and those of releases that named them ``tmp*.tmp``."""
-    directory = cache_dir()
-    legacy = []
-    if directory.is_dir():
-        cutoff = time.time() - ORPHAN_AGE
-        for path in directory.glob("tmp*.tmp"):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    legacy.append(path)
-            except OSError:
-                pass
-    return sorted([*orphans(directory), *legacy])
+    legacy = orphans(cache_dir(), match=lambda path: path.name.startswith("tmp") and path.suffix == ".tmp")
+    return sorted([*orphans(cache_dir()), *legacy])
 
 
 def clear() -> int:
