@@ -32,6 +32,7 @@ def plotted():
     gv.tl.embed(adata, "gv_pearson", n_components=8, epochs=60, seed=0, device="cpu", progress=False)
     gv.tl.programs(adata, method="kmeans", n_clusters=3, seed=0)
     gv.tl.score_programs(adata, layer="counts", ctrl_size=5, n_bins=5, progress=False)
+    gv.tl.cell_embed(adata, layer="counts", progress=False)
     sc.pp.neighbors(adata, use_rep="gv_programs", n_neighbors=10, random_state=0)
     sc.tl.umap(adata, random_state=0)
     return adata
@@ -41,6 +42,7 @@ PLOTS = {
     "coexpression": lambda a, ax: gv.pl.coexpression(a, "gv_pearson", n_genes=16, ax=ax, show=False),
     "loss": lambda a, ax: gv.pl.loss(a, ax=ax, show=False),
     "gene_map": lambda a, ax: gv.pl.gene_map(a, method="umap", seed=0, ax=ax, show=False),
+    "cell_map": lambda a, ax: gv.pl.cell_map(a, color="cell_type", seed=0, ax=ax, show=False),
     "similarity_heatmap": lambda a, ax: gv.pl.similarity_heatmap(a, programs=["P0", "P1"], ax=ax, show=False),
 }
 

@@ -130,6 +130,37 @@ def test_planted_cell_types_separate_and_work_with_scanpy():
     assert (types[graph.row] == types[graph.col]).mean() > 0.9  # neighbours share the planted type
 
 
+def test_cell_map_shows_planted_types_apart_and_writes_nothing():
+    from sklearn.neighbors import NearestNeighbors
+
+    data = gv.datasets.synthetic(600, 100, 2, seed=0, genes_per_program=30, mean_counts=0.3)
+    data.varm["X_gv"] = np.zeros((data.n_vars, 2))  # program genes point one way each: a known answer
+    data.varm["X_gv"][data.var["program"] == "P0", 0] = 1.0
+    data.varm["X_gv"][data.var["program"] == "P1", 1] = 1.0
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    before = (set(data.obsm), set(data.obsp), set(data.uns))
+    ax = gv.pl.cell_map(data, color="cell_type", max_cells=400, seed=0, show=False)
+    points = [c.get_offsets() for c in ax.collections]
+    assert sum(len(p) for p in points) == 400 and "400 of 600 cells" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == sorted(data.obs["cell_type"].unique())
+    labels = np.concatenate([np.full(len(p), i) for i, p in enumerate(points)])
+    _, near = NearestNeighbors(n_neighbors=11).fit(np.vstack(points)).kneighbors(np.vstack(points))
+    assert (labels[near[:, 1:]] == labels[:, None]).mean() > 0.9  # neighbours on the map share the planted type
+    data.obs["score"] = data.obsm["X_gv_cells"][:, 0]
+    ax = gv.pl.cell_map(data, color="score", method="tsne", show=False)  # numbers: a colour bar
+    assert len(ax.figure.axes) == 2 and ax.figure.axes[1].get_ylabel() == "score"
+    assert (set(data.obsm), set(data.obsp), set(data.uns)) == before
+    plt.close("all")
+    for kwargs, error, match in [
+        ({"color": "nothing"}, KeyError, "not an obs column"),
+        ({"method": "pca"}, ValueError, "Unknown method"),
+        ({"max_cells": 0}, ValueError, "max_cells"),
+        ({"vectors_key": "X_none"}, KeyError, "cell_embed"),
+    ]:
+        with pytest.raises(error, match=match):
+            gv.pl.cell_map(data, show=False, **kwargs)
+
+
 def test_cells_without_embedded_genes_get_zeros_with_warning():
     adata = two_programs()
     adata.X = sp.csr_matrix(np.vstack([np.zeros((1, adata.n_vars)), adata.X.toarray()[1:]]))

@@ -239,6 +239,7 @@ SEEDED = {
     "datasets.region_sets": lambda a, s: gv.datasets.region_sets(seed=s),
     "regions.train": lambda a, s: gv.regions.train(a, "label", progress=False, seed=s),
     "pl.gene_map": lambda a, s: gv.pl.gene_map(a, show=False, seed=s),
+    "pl.cell_map": lambda a, s: gv.pl.cell_map(a, "X_gv", show=False, seed=s),
 }
 
 

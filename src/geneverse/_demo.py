@@ -78,11 +78,11 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     gv.tl.coexpression(adata, "pearson", progress=progress, use_cache=use_cache)
 
     pairs = gv.io.top_pairs(adata, "gv_mi", n=15, absolute=False)
-    pearson = gv.io.coexpression_frame(adata, "gv_pearson")
+    pearson = gv.get.coexpression(adata, "gv_pearson")
     pairs["pearson_lognorm"] = [pearson.at[a, b] for a, b in zip(pairs.gene_a, pairs.gene_b, strict=True)]
     frames = {
-        "genevector_mi": gv.io.coexpression_frame(adata, "gv_mi"),
-        "all_cells_mi": gv.io.coexpression_frame(adata, "gv_mi_all_cells"),
+        "genevector_mi": gv.get.coexpression(adata, "gv_mi"),
+        "all_cells_mi": gv.get.coexpression(adata, "gv_mi_all_cells"),
     }
     markers = [g for g in MARKERS if g in adata.var_names]
     partners = _partners(frames, markers)

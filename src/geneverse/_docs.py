@@ -44,6 +44,10 @@ DOCS: dict[str, str] = {
     "doc_save": """save
         Write the figure to this path (format from the suffix: PNG, PDF, SVG ...), atomically.""",
 }
+#: The end of every plot that returns one Axes: its output parameters, ``mod`` and the Returns section.
+DOCS["doc_plot"] = "\n    ".join(DOCS[name] for name in ("doc_ax", "doc_show", "doc_save", "doc_mod")) + (
+    "\n\n    Returns\n    -------\n    The Axes, or ``None`` when shown."
+)
 
 _PLACEHOLDER = re.compile(r"\{(doc_\w+)\}")
 

@@ -18,20 +18,18 @@ from .._utils import check_positive_int, renamed_parameters
 @renamed_parameters(key="coexpression_key")
 @shared_docs
 def coexpression_frame(adata: Any, coexpression_key: str = Key.COEXPRESSION, *, mod: str | None = None) -> pd.DataFrame:
-    """The genes x genes matrix written by :func:`geneverse.tl.coexpression` as a DataFrame.
-
-    Only the genes it was computed on are returned (all genes, or the ``genes=`` subset).
+    """Same as :func:`geneverse.get.coexpression`, kept for existing code: the matrix as a DataFrame.
 
     Parameters
     ----------
     {doc_adata}
     coexpression_key
-        The ``key_added`` used by :func:`~geneverse.tl.coexpression`.
+        Passed as ``key``.
     {doc_mod}
 
     Returns
     -------
-    Square DataFrame indexed and labelled by gene name.
+    What :func:`geneverse.get.coexpression` returns.
     """
     return get_coexpression(adata, coexpression_key, mod=mod)
 

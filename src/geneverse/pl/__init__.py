@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._coexpression import coexpression
 from ._loss import loss
-from ._programs import gene_map, programs, similarity_heatmap
+from ._maps import cell_map, gene_map
+from ._programs import programs, similarity_heatmap
 
-__all__ = ["coexpression", "gene_map", "loss", "programs", "similarity_heatmap"]
+__all__ = ["cell_map", "coexpression", "gene_map", "loss", "programs", "similarity_heatmap"]

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._data import coexpression as get_coexpression
 from .._docs import shared_docs
 from .._files import save_figure
 from .._keys import Key
 from .._utils import check_positive_int, renamed_parameters, resolve_modality
-from ..io._coexpression import coexpression_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -82,18 +82,11 @@ def coexpression(
         Order genes by hierarchical clustering so co-expressed blocks sit together.
     cmap
         Colormap; the colour scale is symmetric around 0 for signed targets.
-    {doc_ax}
-    {doc_show}
-    {doc_save}
-    {doc_mod}
-
-    Returns
-    -------
-    The Axes, or ``None`` when shown.
+    {doc_plot}
     """
     import matplotlib.pyplot as plt
 
-    frame = coexpression_frame(adata, coexpression_key, mod=mod)
+    frame = get_coexpression(adata, coexpression_key, mod=mod)
     if genes is not None:
         missing = [g for g in genes if g not in frame.index]
         if missing:

@@ -38,14 +38,7 @@ def loss(
         The embedding's key.
     log
         Logarithmic loss axis.
-    {doc_ax}
-    {doc_show}
-    {doc_save}
-    {doc_mod}
-
-    Returns
-    -------
-    The Axes, or ``None`` when shown.
+    {doc_plot}
     """
     import matplotlib.pyplot as plt
 

@@ -1,8 +1,7 @@
-"""Plots of gene vectors and programs: gene map, similarity heatmap, program scores on cells and tissue."""
+"""Plots of programs: similarity heatmap of their genes, program scores on cells and tissue."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,109 +12,11 @@ from .._core._search import unit_rows, valid_rows
 from .._data import gene_vectors, program_scores
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import check_seed, renamed_parameters, resolve_modality
+from .._utils import renamed_parameters, resolve_modality
 from ._coexpression import _show_or_save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-
-def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np.ndarray:
-    if method == "umap":
-        import umap
-
-        reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(vectors) - 1), metric="cosine", random_state=seed)
-        with warnings.catch_warnings():  # umap-learn notes that a seed means one thread
-            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-            return reducer.fit_transform(vectors)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30, max(2, (len(vectors) - 1) / 3)))
-        return TSNE(metric="cosine", init="random", perplexity=perplexity, random_state=seed).fit_transform(vectors)
-    raise ValueError(f"Unknown method {method!r}; use 'umap' or 'tsne'.")
-
-
-@renamed_parameters(key="vectors_key")
-@shared_docs
-def gene_map(
-    adata: Any,
-    vectors_key: str = Key.GENE_VECTORS,
-    *,
-    color: str | None = Key.PROGRAMS,
-    method: str = "umap",
-    label: Sequence[str] | None = None,
-    n_neighbors: int = 15,
-    seed: int = 0,
-    ax: Any = None,
-    show: bool | None = None,
-    save: str | Path | None = None,
-    mod: str | None = None,
-) -> Axes | None:
-    """2-D map (UMAP or t-SNE, cosine) of the gene vectors, coloured by program, chosen genes labelled.
-
-    Parameters
-    ----------
-    {doc_adata_vectors}
-    vectors_key
-        ``varm`` key of the vectors; genes without a vector are left out.
-    color
-        Categorical ``var`` column to colour by (default the programs of :func:`geneverse.tl.programs`;
-        ``None`` for one colour).
-    method
-        ``"umap"`` or ``"tsne"``.
-    label
-        Genes to write next to their points (default: the most central gene of each program).
-    n_neighbors
-        UMAP neighbours.
-    seed
-        Layout seed.
-    {doc_ax}
-    {doc_show}
-    {doc_save}
-    {doc_mod}
-
-    Returns
-    -------
-    The Axes, or ``None`` when shown.
-    """
-    seed = check_seed(seed)
-    import matplotlib.pyplot as plt
-
-    modality = resolve_modality(adata, mod)
-    vectors = gene_vectors(modality, vectors_key)
-    usable = np.flatnonzero(valid_rows(vectors))
-    if len(usable) < 3:
-        raise ValueError(f"varm[{vectors_key!r}] has fewer than 3 genes with vectors; nothing to map.")
-    points = _layout(vectors[usable], method, seed, n_neighbors)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 5.5))
-    names = modality.var_names[usable]
-    if color is not None:
-        if color not in modality.var.columns:
-            raise KeyError(f"color={color!r} is not a var column; run `gv.tl.programs(adata)` or pass color=None.")
-        groups = modality.var[color].iloc[usable].astype("category")
-        palette = plt.get_cmap("tab20")
-        for i, group in enumerate(groups.cat.categories):
-            mask = (groups == group).to_numpy()
-            ax.scatter(*points[mask].T, s=12, color=palette(i % 20), label=str(group), linewidths=0)
-        missing = groups.isna().to_numpy()
-        if missing.any():
-            ax.scatter(*points[missing].T, s=8, color="lightgrey", label="none", linewidths=0)
-        ax.legend(fontsize=7, markerscale=1.5, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
-    else:
-        ax.scatter(*points.T, s=10, color="tab:blue", linewidths=0)
-    if label is None and color is not None:  # the most central gene of each program
-        record = modality.uns.get("gv", {}).get(color, {})
-        label = [str(np.asarray(genes)[0]) for genes in record.get("programs", {}).values() if len(genes)]
-    position = {g: i for i, g in enumerate(names)}
-    for gene in label or []:
-        if gene in position:
-            ax.annotate(gene, points[position[gene]], fontsize=7)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(f"{vectors_key}: genes ({method.upper()})")
-    return _show_or_save(ax, show, save)
 
 
 @renamed_parameters(key="vectors_key")
@@ -148,14 +49,7 @@ def similarity_heatmap(
         The ``var`` column written by :func:`geneverse.tl.programs`.
     cmap
         Colormap (symmetric around 0).
-    {doc_ax}
-    {doc_show}
-    {doc_save}
-    {doc_mod}
-
-    Returns
-    -------
-    The Axes, or ``None`` when shown.
+    {doc_plot}
     """
     import matplotlib.pyplot as plt
 

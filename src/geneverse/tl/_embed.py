@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._data import coexpression as get_coexpression
 from .._data import write_result
 from .._docs import shared_docs
 from .._keys import Key
@@ -19,7 +20,6 @@ from .._utils import (
     resolve_device,
     resolve_modality,
 )
-from ..io._coexpression import coexpression_frame
 
 METHODS = ("genevector", "glove")
 VECTORS = ("average", "sum", "gene", "context")
@@ -177,7 +177,7 @@ def embed(
         raise ValueError(f"tol must be a non-negative number, None or 'auto', got {tol!r}.")
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
-    frame = coexpression_frame(modality, coexpression_key)
+    frame = get_coexpression(modality, coexpression_key)
     target = frame.to_numpy(dtype=np.float64)
     if not np.isfinite(target).all():
         raise ValueError(f"varp[{coexpression_key!r}] contains NaN or infinite values; recompute the target.")
