@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-coexpression bench-embedding bench-quality bench-regions bench-embeddings peer clean
+.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-coexpression bench-embedding bench-quality bench-quality-quick bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -78,8 +78,13 @@ bench-coexpression: $(VENV)/.test-installed peer
 bench-embedding: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/embedding.py
 
+# The quality matrix (planted programs over many settings, docs/quality.md), then cells on labelled data.
 bench-quality: $(VENV)/.test-installed peer
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/quality_matrix.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/quality.py
+
+bench-quality-quick: $(VENV)/.test-installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/quality_matrix.py --quick --out benchmarks/results/quick --figure benchmarks/results/quick/quality_matrix.png
 
 bench-embeddings: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/embeddings.py

@@ -57,9 +57,8 @@ def test_synthetic_spatial_and_clones():
 
 def test_planted_programs_are_recovered_by_mi():
     a = gv.datasets.synthetic(1500, 60, 3, seed=0, genes_per_program=10)
-    gv.tl.coexpression(a, layer="counts", progress=False)
-    plugin_kwargs = {"include_double_zeros": True}
-    gv.tl.coexpression(a, layer="counts", target_kwargs=plugin_kwargs, key_added="plugin", progress=False)
+    gv.tl.coexpression(a, "genevector_mi", layer="counts", key_added="gv_mi", progress=False)
+    gv.tl.coexpression(a, layer="counts", key_added="plugin", progress=False)  # the default mi: plug-in
     program = a.var["program"].to_numpy()
     planted = program != "none"
     same = (program[:, None] == program[None, :]) & planted[:, None] & ~np.eye(60, dtype=bool)
@@ -76,7 +75,57 @@ def test_planted_programs_are_recovered_by_mi():
     assert signed_auc > 0.85  # measured 0.88; between-program pairs share size factors
 
 
-@pytest.mark.parametrize("kwargs", [{"n_cells": 0}, {"n_programs": 50, "n_genes": 20}, {"dispersion": 0}])
-def test_synthetic_bad_parameters(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_cells": 0}, "n_cells"),
+        ({"n_programs": 50, "n_genes": 20}, "genes_per_program"),
+        ({"dispersion": 0}, "positive"),
+        ({"kind": "spatial"}, "Unknown kind"),
+        ({"overlap": 1.5}, "overlap"),
+        ({"rare_programs": 5, "n_programs": 5}, "rare_programs"),
+        ({"rare_programs": 1, "spatial": True}, "spatial=False"),
+        ({"n_batches": 0}, "n_batches"),
+        ({"batch_effect": -1.0}, "batch_effect"),
+    ],
+)
+def test_synthetic_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
         gv.datasets.synthetic(**kwargs)
+
+
+def test_synthetic_bulk_overlap_rare_and_batches():
+    bulk = gv.datasets.synthetic(200, 400, 5, kind="bulk", seed=0)
+    assert isinstance(bulk.X, np.ndarray) and (bulk.X > 0).mean() > 0.8  # dense, mostly nonzero
+    levels = bulk.var["base_mean"]
+    assert levels.max() / levels.min() > 1e4 and bulk.uns["synthetic"]["kind"] == "bulk"
+    # tissue programs: a program gene is highest in the samples of its own tissue
+    gene = bulk.var_names[bulk.var["program"] == "P2"][0]
+    by_type = bulk.to_df()[gene].groupby(bulk.obs["cell_type"], observed=True).mean()
+    assert by_type.idxmax() == "type2"
+
+    a = gv.datasets.synthetic(3000, 200, 4, seed=0, genes_per_program=20, overlap=0.25, rare_programs=1)
+    shared = a.var["second_program"] != "none"
+    assert shared.sum() == 4 * 5  # 25% of each program's 20 genes
+    pairs = set(zip(a.var["program"][shared].astype(str), a.var["second_program"][shared].astype(str), strict=True))
+    assert pairs == {("P0", "P1"), ("P1", "P2"), ("P2", "P3"), ("P3", "P0")}
+    # a shared gene follows both programs: high in both cell types
+    counts = a.layers["counts"].toarray()
+    gene = np.flatnonzero((a.var["program"] == "P0") & (a.var["second_program"] == "P1"))[0]
+    means = {t: counts[(a.obs["cell_type"] == t).to_numpy(), gene].mean() for t in ("type0", "type1", "type2")}
+    assert means["type0"] > 2 * means["type2"] and means["type1"] > 2 * means["type2"]
+    rare = (a.obs["cell_type"] == "type3").sum()
+    assert 15 <= rare <= 50  # 1% of 3,000 cells
+
+    b = gv.datasets.synthetic(600, 100, 2, seed=0, n_batches=3, batch_effect=1.0)
+    assert b.obs["batch"].nunique() == 3
+    none = gv.datasets.synthetic(600, 100, 2, seed=0)
+
+    def spread(data, groups):  # how differently the groups' gene means sit, on a log scale
+        means = [data.layers["counts"][(groups == k)].mean(axis=0) for k in np.unique(groups)]
+        return float(np.std(np.log(np.vstack(means) + 0.05), axis=0).mean())
+
+    batches = b.obs["batch"].cat.codes.to_numpy()
+    assert spread(b, batches) > 2 * spread(none, batches)  # each batch scales the genes its own way
+    # the default setting draws exactly what it drew before these options existed
+    assert gv.datasets.synthetic(300, 60, 3, seed=1).uns["synthetic"]["n_batches"] == 1

@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import mutual_info_score
 
+import geneverse as gv
 from geneverse._core._chunks import CellChunks, gene_values
 from geneverse._core._mi import mutual_information, quantile_edges
 
@@ -124,3 +125,15 @@ def test_matches_genevector_numpy_backend(pbmc):
                 assert abs(ours[i, j]) == pytest.approx(abs(peer[a][b]), abs=6e-6)
                 if abs(peer[a][b]) > 1e-4:
                     assert np.sign(ours[i, j]) == np.sign(peer[a][b])
+
+
+def test_targets_mi_is_the_plug_in_and_genevector_mi_the_peers_estimator(pbmc):
+    adata = pbmc[:, :30].copy()
+    X = adata.layers["counts"]
+    gv.tl.coexpression(adata, layer="counts", use_cache=False, progress=False)
+    gv.tl.coexpression(adata, "genevector_mi", layer="counts", use_cache=False, progress=False)
+    np.testing.assert_allclose(adata.varp["gv_mi"], run(X, include_double_zeros=True), atol=1e-6)
+    np.testing.assert_allclose(adata.varp["gv_genevector_mi"], run(X, include_double_zeros=False), atol=1e-6)
+    assert not np.allclose(adata.varp["gv_mi"], adata.varp["gv_genevector_mi"])
+    assert adata.uns["gv"]["gv_mi"]["params"]["include_double_zeros"] is True
+    assert adata.uns["gv"]["gv_genevector_mi"]["params"]["include_double_zeros"] is False

@@ -202,7 +202,7 @@ def test_demo_is_deterministic(demo_result, tmp_path):
         if path.suffix in (".tsv", ".md", ".txt"):
             assert path.read_text() == second["paths"][name].read_text(), name
     one, two = ad.read_h5ad(first["paths"]["h5ad"]), ad.read_h5ad(second["paths"]["h5ad"])
-    for key in ("gv_mi", "gv_mi_all_cells", "gv_pearson"):
+    for key in ("gv_mi", "gv_genevector_mi", "gv_pearson"):
         np.testing.assert_array_equal(one.varp[key], two.varp[key])
     np.testing.assert_array_equal(one.varm["X_gv"], two.varm["X_gv"])
     np.testing.assert_array_equal(one.obsm["X_gv_cells"], two.obsm["X_gv_cells"])

@@ -30,11 +30,12 @@ def _partners(frames: dict[str, pd.DataFrame], genes: list[str], n: int = 5) -> 
 def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_cache: bool = True) -> dict:
     """The main job on pbmc68k: co-expression, a gene embedding and queries on it.
 
-    Signed MI on counts (two estimators) and Pearson on log-normalised data; a GeneVector
-    embedding of the MI; nearest genes of PBMC markers, an analogy and an exact pair search; gene
-    programs, their scores per cell and a cell embedding from the gene vectors.
+    Signed MI on counts (the plug-in default and GeneVector's estimator) and Pearson on
+    log-normalised data; a GeneVector embedding of the MI; nearest genes of PBMC markers, an
+    analogy and an exact pair search; gene programs, their scores per cell and a cell embedding
+    from the gene vectors.
     Writes into ``out_dir``: ``top_pairs_mi.tsv``, ``marker_partners.tsv``, ``coexpression_mi.tsv``
-    (genes x genes), ``coexpression_mi.png`` and ``coexpression_mi_all_cells.png`` (heatmaps),
+    (genes x genes), ``coexpression_mi.png`` and ``coexpression_genevector_mi.png`` (heatmaps),
     ``embedding_neighbours.tsv``, ``embedding_report.md``, ``embedding_loss.png``,
     ``gene_vectors.txt`` (word2vec format), ``programs.tsv``, ``program_by_population.tsv``,
     ``gene_map.png``, ``program_scores.png`` and ``pbmc68k_geneverse.h5ad``.
@@ -69,20 +70,16 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     mi_seconds = time.perf_counter() - started
     cached = " (from cache)" if gv.get.record(adata, "gv_mi")["from_cache"] else ""
     print(f"signed mutual information, {adata.n_vars}x{adata.n_vars} genes: {mi_seconds:.2f} s{cached}")
-    # The same estimator with the cells where both genes are zero kept: the plug-in MI over all cells.
-    all_cells = {"include_double_zeros": True}
-    gv.tl.coexpression(
-        adata, "mi", layer="counts", target_kwargs=all_cells, key_added="gv_mi_all_cells", progress=progress,
-        use_cache=use_cache,
-    )  # fmt: skip
+    # GeneVector's own estimator, for comparison: the cells where both genes are zero left out.
+    gv.tl.coexpression(adata, "genevector_mi", layer="counts", progress=progress, use_cache=use_cache)
     gv.tl.coexpression(adata, "pearson", progress=progress, use_cache=use_cache)
 
     pairs = gv.io.top_pairs(adata, "gv_mi", n=15, absolute=False)
     pearson = gv.get.coexpression(adata, "gv_pearson")
     pairs["pearson_lognorm"] = [pearson.at[a, b] for a, b in zip(pairs.gene_a, pairs.gene_b, strict=True)]
     frames = {
-        "genevector_mi": gv.get.coexpression(adata, "gv_mi"),
-        "all_cells_mi": gv.get.coexpression(adata, "gv_mi_all_cells"),
+        "mi": gv.get.coexpression(adata, "gv_mi"),
+        "genevector_mi": gv.get.coexpression(adata, "gv_genevector_mi"),
     }
     markers = [g for g in MARKERS if g in adata.var_names]
     partners = _partners(frames, markers)
@@ -90,8 +87,8 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     with pd.option_context("display.width", 120, "display.max_colwidth", 90):
         print("\nStrongest co-expressed gene pairs (signed MI, bits):")
         print(pairs.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print("\nStrongest MI partners of PBMC markers (GeneVector's estimator drops cells where both genes")
-        print("are zero, which favours rare genes; keeping them, the plug-in MI, finds the known partners):")
+        print("\nStrongest MI partners of PBMC markers (the default plug-in MI over all cells finds the known")
+        print("partners; GeneVector's estimator drops cells where both genes are zero, which favours rare genes):")
         print(partners.to_string(index=False))
 
     started = time.perf_counter()
@@ -146,7 +143,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         "marker_partners": out / "marker_partners.tsv",
         "matrix": out / "coexpression_mi.tsv",
         "heatmap": out / "coexpression_mi.png",
-        "heatmap_all_cells": out / "coexpression_mi_all_cells.png",
+        "heatmap_genevector": out / "coexpression_genevector_mi.png",
         "neighbours": out / "embedding_neighbours.tsv",
         "programs": out / "programs.tsv",
         "program_by_population": out / "program_by_population.tsv",
@@ -178,7 +175,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     write_table(pairs, paths["top_pairs"], sep="\t", index=False)
     write_table(partners, paths["marker_partners"], sep="\t", index=False)
     gv.io.write_coexpression(adata, paths["matrix"], "gv_mi")
-    for key, path in (("gv_mi", paths["heatmap"]), ("gv_mi_all_cells", paths["heatmap_all_cells"])):
+    for key, path in (("gv_mi", paths["heatmap"]), ("gv_genevector_mi", paths["heatmap_genevector"])):
         ax = gv.pl.coexpression(adata, key, n_genes=40, show=False, save=path)
         plt.close(ax.figure)
     write_h5ad(adata, paths["h5ad"])

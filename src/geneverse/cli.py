@@ -77,7 +77,7 @@ def _coexpression(args: argparse.Namespace) -> int:
     _positive(args.top, "--top")
     _positive(args.n_bins, "--n-bins")
     adata = _read(args.input)
-    kwargs = {"n_bins": args.n_bins} if args.target == "mi" and args.n_bins is not None else None
+    kwargs = {"n_bins": args.n_bins} if args.n_bins is not None else None
     gv.tl.coexpression(
         adata,
         args.target,
@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     co = sub.add_parser("coexpression", help="compute a genes x genes target into an .h5ad file's varp")
     _add_input_options(co, "target name (see `geneverse targets`; default mi)")
     co.add_argument("--key-added", default=None, help="varp key (default gv_<target>)")
-    co.add_argument("--n-bins", type=int, default=None, help="mi: maximum bins per gene (default 10)")
+    co.add_argument("--n-bins", type=int, default=None, help="mi, genevector_mi: maximum bins per gene (default 10)")
     co.add_argument("--unsigned", action="store_true", help="mi: do not multiply by the sign of the correlation")
     co.add_argument("--mi-backend", default="auto", choices=["auto", "sparse", "torch"], help="mi backend")
     co.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")

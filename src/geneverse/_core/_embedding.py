@@ -206,6 +206,7 @@ def train_glove(
     lr: float = 0.05,
     x_max: float = 100.0,
     alpha: float = 0.75,
+    init: str = "spectral",
     tol: float | None = None,
     patience: int = 5,
     seed: int = 0,
@@ -223,6 +224,17 @@ def train_glove(
     pairs' gradients and the squared-gradient sums (starting at 1, as in GloVe's code) grow by the
     sum of the pairs' squares, added before the step so that no step overshoots.
 
+    Where a tile's weights are dense (bulk counts: every co-occurrence above ``x_max``, so every
+    weight is 1), the summed step of a row's ``k`` pairs is ``k`` steps taken at once, without the
+    correction that sequential per-pair updates get from each other; from GloVe's start it overshoots
+    and the vectors end up fitting noise (ARI 0.02 on planted bulk programs). ``init="spectral"``
+    therefore starts at the solution of the saturated problem, biases at each gene's level ``a_i``
+    (the least-squares fit of ``log X_ij ~ a_i + a_j``) and vectors from the top eigenvectors of the
+    level-free log counts, and scales each gene's tile step by ``1 / max(1, its weights in the tile)``,
+    the mean instead of the sum where a row's weights are dense (sparse rows are unchanged), so the
+    training refines that start instead of leaving it. ``init="uniform"`` is GloVe's own start
+    with the plain summed steps (exp2vec's recipe, as before).
+
     Parameters
     ----------
     cooccurrence
@@ -235,6 +247,9 @@ def train_glove(
         AdaGrad learning rate (exp2vec: 0.05).
     x_max, alpha
         Weighting ``f(x) = min(1, (x / x_max)^alpha)`` (exp2vec: 100, GloVe's 0.75).
+    init
+        ``"spectral"`` (level-free spectral start and damped dense steps, see above) or
+        ``"uniform"`` (GloVe's start and steps).
     tol, patience
         Optional early stop on the relative loss change.
     seed
@@ -267,11 +282,22 @@ def train_glove(
     def start(*shape):
         return (torch.rand(*shape, generator=generator, device=device) - 0.5) / n_components
 
+    if init not in ("spectral", "uniform"):
+        raise ValueError(f"Unknown init {init!r}; use 'spectral' or 'uniform'.")
+    damped = init == "spectral"
     word, context = start(n_genes, n_components), start(n_genes, n_components)
-    # Biases start at half of each gene's weighted mean log count (GloVe starts them at noise): a
-    # tile's bias gradients all point the same way at first, and from noise they overshoot.
-    row_level = (weight * log_counts).sum(dim=1) / weight.sum(dim=1).clamp_min(1e-12)
-    word_bias, context_bias = row_level / 2 + start(n_genes), row_level / 2 + start(n_genes)
+    if damped:
+        observed_float = observed.to(log_counts.dtype)
+        row = log_counts.sum(dim=1) / observed_float.sum(dim=1).clamp_min(1.0)
+        level = row - row.mean() / 2  # a_i with log X_ij ~ a_i + a_j
+        free = torch.where(observed, log_counts - level[:, None] - level[None, :], 0.0)
+        word, context = _spectral_init((free + free.T) / 2, n_components, seed)
+        word_bias, context_bias = level.clone(), level.clone()
+    else:
+        # Biases start at half of each gene's weighted mean log count (GloVe starts them at noise): a
+        # tile's bias gradients all point the same way at first, and from noise they overshoot.
+        row_level = (weight * log_counts).sum(dim=1) / weight.sum(dim=1).clamp_min(1e-12)
+        word_bias, context_bias = row_level / 2 + start(n_genes), row_level / 2 + start(n_genes)
     squares = [torch.ones_like(t) for t in (word, context, word_bias, context_bias)]
 
     def adagrad(param, square, grad, pair_squares) -> None:
@@ -298,10 +324,13 @@ def train_glove(
                 weighted = f * diff
                 total += 0.5 * float((weighted * diff).sum())
                 w_rows, c_cols, weighted2 = w[rows].clone(), c[cols], weighted**2
-                adagrad(w[rows], sw[rows], weighted @ c_cols, weighted2 @ c_cols**2)
-                adagrad(c[cols], sc[cols], weighted.T @ w_rows, weighted2.T @ w_rows**2)
-                adagrad(bw[rows], sbw[rows], weighted.sum(dim=1), weighted2.sum(dim=1))
-                adagrad(bc[cols], sbc[cols], weighted.sum(dim=0), weighted2.sum(dim=0))
+                # damped: a row's step is the mean of its pairs' where its weights in the tile sum above 1
+                row_scale = 1.0 / f.sum(dim=1).clamp_min(1.0) if damped else torch.ones_like(f[:, 0])
+                col_scale = 1.0 / f.sum(dim=0).clamp_min(1.0) if damped else torch.ones_like(f[0])
+                adagrad(w[rows], sw[rows], row_scale[:, None] * (weighted @ c_cols), weighted2 @ c_cols**2)
+                adagrad(c[cols], sc[cols], col_scale[:, None] * (weighted.T @ w_rows), weighted2.T @ w_rows**2)
+                adagrad(bw[rows], sbw[rows], row_scale * weighted.sum(dim=1), weighted2.sum(dim=1))
+                adagrad(bc[cols], sbc[cols], col_scale * weighted.sum(dim=0), weighted2.sum(dim=0))
         for target, value in zip((word, context, word_bias, context_bias, *squares), state, strict=True):
             target[order] = value
         losses.append(total)

@@ -9,9 +9,31 @@ from anndata import AnnData
 
 from .._utils import check_positive_int, check_seed
 
+KINDS = ("single_cell", "bulk")
+#: Defaults that differ by kind: droplet-like sparse counts, or bulk RNA-seq (GTEx-like levels).
+_KIND_DEFAULTS = {
+    "single_cell": {"mean_counts": 0.08, "dispersion": 2.0, "level_spread": 0.8},
+    "bulk": {"mean_counts": 100.0, "dispersion": 10.0, "level_spread": 2.0},
+}
+
+
+def _cell_types(rng: np.random.Generator, n_cells: int, n_programs: int, rare_programs: int, rare_fraction: float):
+    """One type per cell; the last ``rare_programs`` types each take ``rare_fraction`` of the cells."""
+    if rare_programs == 0:
+        return rng.integers(0, n_programs, size=n_cells)
+    common = n_programs - rare_programs
+    probabilities = np.full(n_programs, rare_fraction)
+    probabilities[:common] = (1.0 - rare_fraction * rare_programs) / common
+    return rng.choice(n_programs, size=n_cells, p=probabilities)
+
 
 def _program_activity(
-    rng: np.random.Generator, n_cells: int, n_programs: int, spatial: bool
+    rng: np.random.Generator,
+    n_cells: int,
+    n_programs: int,
+    spatial: bool,
+    rare_programs: int = 0,
+    rare_fraction: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Per-cell activity of each program (cells x programs, in [0, 1]), cell types and coordinates."""
     if spatial:
@@ -21,7 +43,7 @@ def _program_activity(
         activity = np.exp(-distance2 / (2 * 20.0**2))  # smooth fields over the tissue
         cell_type = activity.argmax(axis=1)
         return activity, cell_type, coordinates
-    cell_type = rng.integers(0, n_programs, size=n_cells)
+    cell_type = _cell_types(rng, n_cells, n_programs, rare_programs, rare_fraction)
     activity = np.full((n_cells, n_programs), 0.05)
     activity[np.arange(n_cells), cell_type] = 1.0
     activity *= rng.uniform(0.7, 1.3, size=activity.shape)
@@ -80,10 +102,16 @@ def synthetic(
     n_programs: int = 5,
     seed: int = 0,
     *,
+    kind: str = "single_cell",
     genes_per_program: int | None = None,
-    mean_counts: float = 0.08,
+    overlap: float = 0.0,
+    rare_programs: int = 0,
+    rare_fraction: float = 0.01,
+    n_batches: int = 1,
+    batch_effect: float = 0.5,
+    mean_counts: float | None = None,
     fold_change: float = 4.0,
-    dispersion: float = 2.0,
+    dispersion: float | None = None,
     spatial: bool = False,
     tissue_image: bool = False,
     neighbor_effect: bool = False,
@@ -91,30 +119,50 @@ def synthetic(
 ) -> AnnData:
     """Negative-binomial counts with planted gene programs and the truth stored alongside.
 
-    Each program is a disjoint set of genes. Every cell has an activity in [0, 1] for each program;
+    Each program is a set of genes (disjoint unless ``overlap``). Every cell has an activity in [0, 1] for each program;
     a gene's mean is ``size_factor * base * fold_change ** activity`` for its program's activity
     (background genes have no program). Without ``spatial``, each cell belongs to one cell type
     whose program is active; with ``spatial``, cells sit on a 100 x 100 tissue and each program's
     activity is a smooth Gaussian field around its own centre, the cell type being the strongest
     program. Counts are gamma-Poisson (negative binomial with ``dispersion`` as the shape).
+    ``kind="bulk"`` makes bulk RNA-seq-like samples instead (GTEx-like: each sample is one tissue,
+    gene levels spread over five orders of magnitude, dense counts, less overdispersion).
 
     Parameters
     ----------
     n_cells, n_genes
-        Matrix size.
+        Matrix size (with ``kind="bulk"``, ``n_cells`` is the number of samples).
     n_programs
-        Number of planted programs and cell types.
+        Number of planted programs and cell types (tissues for bulk).
     seed
         Random seed; the same seed gives the same data.
+    kind
+        ``"single_cell"`` (sparse droplet-like counts) or ``"bulk"`` (dense counts, gene base levels
+        log-normal with sigma 2 around ``mean_counts=100``, so the highest reach ~1e5, and
+        ``dispersion=10``).
     genes_per_program
         Genes in each program (default: half of the genes are split among the programs).
+    overlap
+        Fraction of each program's genes that also belong to the next program (P0's to P1, ..., the
+        last's to P0); such a gene follows the stronger of its two programs. Marked in
+        ``var['second_program']``.
+    rare_programs
+        The last ``rare_programs`` cell types (and so their programs) are rare: each takes
+        ``rare_fraction`` of the cells. Not with ``spatial``.
+    rare_fraction
+        Share of the cells in each rare type (1% by default; at 3,000 cells that is 30).
+    n_batches
+        Split the cells at random into this many batches (``obs['batch']``); each batch scales every
+        gene by its own factor ``exp(N(0, batch_effect))``, a technical effect across all genes.
+    batch_effect
+        Standard deviation of the log batch factors.
     mean_counts
-        Median baseline mean count per gene and cell; sets the sparsity (0.08 gives about 10%
-        nonzero, like droplet data after gene selection).
+        Median baseline mean count per gene and cell; sets the sparsity (default 0.08 for single
+        cells, about 10% nonzero like droplet data after gene selection; 100 for bulk).
     fold_change
         Expression fold change of a program's genes where the program is fully active.
     dispersion
-        Negative-binomial shape (smaller: more overdispersed).
+        Negative-binomial shape (smaller: more overdispersed; default 2 for single cells, 10 for bulk).
     spatial
         Add ``obsm['spatial']`` coordinates with programs varying smoothly over the tissue.
     tissue_image
@@ -132,9 +180,11 @@ def synthetic(
 
     Returns
     -------
-    AnnData with ``X`` and ``layers['counts']`` (the counts, CSR float32), ``var['program']``
-    (categorical, ``"none"`` for background genes), ``var['base_mean']``, ``obs['cell_type']``,
-    ``obsm['program_activity']`` and, as requested, ``obsm['spatial']`` and ``obs['clone_id']``.
+    AnnData with ``X`` and ``layers['counts']`` (the counts, float32: CSR for single cells, dense
+    for bulk), ``var['program']`` (categorical, ``"none"`` for background genes),
+    ``var['second_program']`` (``"none"`` unless ``overlap``), ``var['base_mean']``,
+    ``obs['cell_type']``, ``obsm['program_activity']`` and, as requested, ``obs['batch']``,
+    ``obsm['spatial']`` and ``obs['clone_id']``.
     """
     seed = check_seed(seed)
     for name, value in {"n_cells": n_cells, "n_genes": n_genes, "n_programs": n_programs}.items():
@@ -144,24 +194,54 @@ def synthetic(
         raise ValueError(
             f"{n_programs} programs x {per_program} genes exceed n_genes={n_genes}; lower genes_per_program."
         )
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kind {kind!r}; use one of {KINDS}.")
+    defaults = _KIND_DEFAULTS[kind]
+    mean_counts = defaults["mean_counts"] if mean_counts is None else mean_counts
+    dispersion = defaults["dispersion"] if dispersion is None else dispersion
     if mean_counts <= 0 or fold_change <= 0 or dispersion <= 0:
         raise ValueError("mean_counts, fold_change and dispersion must be positive.")
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap must be a fraction in [0, 1], got {overlap!r}.")
+    n_batches = check_positive_int("n_batches", n_batches)
+    if not np.isfinite(batch_effect) or batch_effect < 0:
+        raise ValueError(f"batch_effect must be a non-negative number, got {batch_effect!r}.")
+    if not isinstance(rare_programs, int | np.integer) or not 0 <= rare_programs < n_programs:
+        raise ValueError(f"rare_programs must be an integer in [0, n_programs - 1], got {rare_programs!r}.")
+    if rare_programs and (spatial or not 0.0 < rare_fraction * rare_programs < 1.0):
+        raise ValueError(
+            "rare_programs needs spatial=False and rare_fraction * rare_programs in (0, 1) "
+            f"(got rare_fraction={rare_fraction!r})."
+        )
     if tissue_image and not spatial:
         raise ValueError("tissue_image needs spatial=True (the image shows where the cells are).")
     rng = np.random.default_rng(seed)
-    activity, cell_type, coordinates = _program_activity(rng, n_cells, n_programs, spatial)
+    activity, cell_type, coordinates = _program_activity(
+        rng, n_cells, n_programs, spatial, int(rare_programs), float(rare_fraction)
+    )
 
     program_of_gene = np.full(n_genes, -1)
     shuffled = rng.permutation(n_genes)
     for p in range(n_programs):
         program_of_gene[shuffled[p * per_program : (p + 1) * per_program]] = p
-    base = mean_counts * rng.lognormal(0.0, 0.8, size=n_genes)
+    second_of_gene = np.full(n_genes, -1)
+    n_shared = round(overlap * per_program)
+    if n_shared:
+        for p in range(n_programs):
+            second_of_gene[shuffled[p * per_program : p * per_program + n_shared]] = (p + 1) % n_programs
+    base = mean_counts * rng.lognormal(0.0, defaults["level_spread"], size=n_genes)
     size_factor = rng.lognormal(0.0, 0.3, size=n_cells)
 
     gene_activity = np.zeros((n_cells, n_genes))
     in_program = program_of_gene >= 0
     gene_activity[:, in_program] = activity[:, program_of_gene[in_program]]
+    shared = second_of_gene >= 0
+    gene_activity[:, shared] = np.maximum(gene_activity[:, shared], activity[:, second_of_gene[shared]])
     mean = size_factor[:, None] * base[None, :] * fold_change**gene_activity
+    batch = None
+    if n_batches > 1:
+        batch = rng.integers(0, n_batches, size=n_cells)
+        mean *= np.exp(rng.normal(0.0, batch_effect, size=(n_batches, n_genes)))[batch]
     effect_genes = None
     if neighbor_effect:
         if not spatial:
@@ -172,13 +252,17 @@ def synthetic(
         effect_genes = background[:2]
         mean[:, effect_genes] = _neighbor_effect_means(rng, coordinates)
     counts = rng.poisson(rng.gamma(dispersion, mean / dispersion)).astype(np.float32)
-    matrix = sp.csr_matrix(counts)
+    matrix = counts if kind == "bulk" else sp.csr_matrix(counts)
 
     program_names = [f"P{p}" for p in range(n_programs)]
     var = pd.DataFrame(
         {
             "program": pd.Categorical(
                 [program_names[p] if p >= 0 else "none" for p in program_of_gene],
+                categories=[*program_names, "none"],
+            ),
+            "second_program": pd.Categorical(
+                [program_names[p] if p >= 0 else "none" for p in second_of_gene],
                 categories=[*program_names, "none"],
             ),
             "base_mean": base,
@@ -189,6 +273,8 @@ def synthetic(
         {"cell_type": pd.Categorical.from_codes(cell_type, [f"type{t}" for t in range(n_programs)])},
         index=[f"cell{i:06d}" for i in range(n_cells)],
     )
+    if batch is not None:
+        obs["batch"] = pd.Categorical.from_codes(batch, [f"batch{b}" for b in range(n_batches)])
     if n_clones > 0:
         clone_of_cell = np.empty(n_cells, dtype=np.int64)
         per_type = max(1, n_clones // n_programs)
@@ -215,11 +301,17 @@ def synthetic(
         }
     adata.uns["synthetic"] = {
         "seed": int(seed),
+        "kind": kind,
         "n_programs": int(n_programs),
         "genes_per_program": int(per_program),
         "mean_counts": float(mean_counts),
         "fold_change": float(fold_change),
         "dispersion": float(dispersion),
+        "overlap": float(overlap),
+        "rare_programs": int(rare_programs),
+        "rare_fraction": float(rare_fraction),
+        "n_batches": int(n_batches),
+        "batch_effect": float(batch_effect),
         "spatial": bool(spatial),
         "neighbor_effect": [] if effect_genes is None else [str(var.index[g]) for g in effect_genes],
         "n_clones": int(n_clones),

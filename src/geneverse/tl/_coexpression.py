@@ -101,13 +101,19 @@ def coexpression(
         A registered target name (:func:`geneverse.targets.available_targets`) or a callable
         ``f(X, gene_names, **target_kwargs)``. Built-in:
 
-        ``"mi"``
-            Mutual information (bits) on discretised expression, GeneVector's estimator: bin 0 =
-            not expressed, bins 1..k = quantiles of the gene's nonzero values
-            (k = min(``n_bins``, distinct nonzero values)), cells where both genes are zero left out
-            of the joint table; times the sign of the Pearson correlation when ``signed_mi``.
-            The diagonal is the estimator applied to (g, g): the entropy of g's nonzero bins.
-            Needs non-negative values (counts or normalised expression).
+        ``"mi"`` (default)
+            Mutual information (bits) on discretised expression over all cells (the plug-in
+            estimator): bin 0 = not expressed, bins 1..k = quantiles of the gene's nonzero values
+            (k = min(``n_bins``, distinct nonzero values)); times the sign of the Pearson
+            correlation when ``signed_mi``. The diagonal is the entropy of g's bins. Needs
+            non-negative values (counts or normalised expression). Chosen as the default from the
+            quality matrix (``docs/quality.md``): programs are recovered far better than with
+            GeneVector's estimator (median ARI 0.96 vs 0.79 at the base setting, 0.84 vs 0.12
+            at 16 programs).
+        ``"genevector_mi"``
+            GeneVector 1.0.0's estimator, exactly (pair for pair): as ``"mi"``, but the cells where
+            both genes are zero are left out of the joint table, and the diagonal is the entropy of
+            g's nonzero bins. Same as ``"mi"`` with ``include_double_zeros=False``.
         ``"pearson"``, ``"spearman"``
             Correlation over all cells (Spearman: average ranks for ties, zeros included).
             A gene with zero variance gets 0 in its row and column (diagonal included), and a warning.
@@ -133,13 +139,13 @@ def coexpression(
     key_added
         ``varp`` and ``uns['gv']`` key; default ``"gv_{target}"``.
     target_kwargs
-        Extra parameters of the target. For ``"mi"``: ``n_bins`` (10), ``include_double_zeros``
-        (False; True gives the plug-in MI over all cells), ``device`` (``"auto"``),
+        Extra parameters of the target. For ``"mi"`` and ``"genevector_mi"``: ``n_bins`` (10),
+        ``include_double_zeros`` (True for ``"mi"``, False for ``"genevector_mi"``), ``device`` (``"auto"``),
         ``block_size`` (genes per block row), ``n_jobs`` (threads, default all cores).
     signed_mi
-        ``"mi"`` only: multiply by the sign of the Pearson correlation (GeneVector's default).
+        The MI targets only: multiply by the sign of the Pearson correlation (GeneVector's default).
     mi_backend
-        ``"mi"`` only: ``"sparse"`` (scipy sparse products over bin indicators, CPU threads),
+        The MI targets only: ``"sparse"`` (scipy sparse products over bin indicators, CPU threads),
         ``"torch"`` (dense indicator GEMMs, CUDA when available), or ``"auto"`` (torch on a
         GPU, else sparse). All give the same matrix.
     use_cache
