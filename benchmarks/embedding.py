@@ -42,7 +42,7 @@ def train_geneverse(path: str, epochs: int | None) -> dict:
 
     adata = ad.read_h5ad(path)
     started = time.perf_counter()
-    gv.tl.embed(adata, "gv_mi", epochs=epochs, tol=None if epochs else "auto", progress=False)
+    gv.tl.embed(adata, "gv_mi", n_components=100, epochs=epochs, tol=None if epochs else "auto", progress=False)
     seconds = time.perf_counter() - started
     record = adata.uns["gv"]["X_gv"]
     return {"seconds": seconds, "epochs": int(record["epochs_run"]), "final_loss": float(record["final_loss"])}
@@ -116,7 +116,7 @@ def large_target_worker(n_genes: int) -> dict:
     adata.var_names = [f"g{i}" for i in range(n_genes)]
     adata.varp["target"] = target.astype(np.float32)
     started = time.perf_counter()
-    gv.tl.embed(adata, "target", progress=False)
+    gv.tl.embed(adata, "target", n_components=100, progress=False)
     record = adata.uns["gv"]["X_gv"]
     return {"seconds": time.perf_counter() - started, "epochs": int(record["epochs_run"])}
 

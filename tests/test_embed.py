@@ -168,8 +168,8 @@ def test_glove_recovers_bulk_programs_that_glove_from_its_own_start_misses():
     truth = data.var["program"].astype(str).to_numpy()
     planted = truth != "none"
     ari = {}
-    for init in ("spectral", "uniform"):
-        gv.tl.embed(data, "gv_cooccurrence", method="glove", init=init, progress=False)
+    for init, dims in (("spectral", 50), ("uniform", 100)):  # the default, and exp2vec's exact recipe
+        gv.tl.embed(data, "gv_cooccurrence", method="glove", init=init, n_components=dims, progress=False)
         gv.tl.programs(data)
         ari[init] = adjusted_rand_score(truth[planted], data.var["gv_program"].astype(str).to_numpy()[planted])
     assert data.uns["gv"]["X_gv"]["params"]["init"] == "uniform"

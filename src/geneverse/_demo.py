@@ -96,7 +96,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     record = gv.get.record(adata, "X_gv")
     print(
         f"\nGeneVector embedding of the signed MI: {record['epochs_run']} epochs, "
-        f"{time.perf_counter() - started:.1f} s, final loss {record['final_loss']:.4g} (varm['X_gv'], 100 dims)"
+        f"{time.perf_counter() - started:.1f} s, final loss {record['final_loss']:.4g} (varm['X_gv'], 50 dims)"
     )
     neighbours = pd.DataFrame(
         {"gene": markers, "nearest_genes": [", ".join(gv.tl.similar(adata, g, n=5).gene) for g in markers]}

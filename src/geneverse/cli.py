@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     embed = sub.add_parser("embed", help="co-expression + gene vectors into an .h5ad file's varm")
     _add_input_options(embed, "co-expression target to learn from (default mi)")
     embed.add_argument("--method", default="genevector", choices=["genevector", "glove"], help="model")
-    embed.add_argument("--n-components", type=int, default=100, help="vector dimensions (default 100)")
+    embed.add_argument("--n-components", type=int, default=50, help="vector dimensions (default 50)")
     embed.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the method's)")
     embed.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     embed.add_argument("--device", default="auto", help="auto, cpu or cuda")
