@@ -324,13 +324,14 @@ def train_glove(
                 weighted = f * diff
                 total += 0.5 * float((weighted * diff).sum())
                 w_rows, c_cols, weighted2 = w[rows].clone(), c[cols], weighted**2
-                # damped: a row's step is the mean of its pairs' where its weights in the tile sum above 1
-                row_scale = 1.0 / f.sum(dim=1).clamp_min(1.0) if damped else torch.ones_like(f[:, 0])
-                col_scale = 1.0 / f.sum(dim=0).clamp_min(1.0) if damped else torch.ones_like(f[0])
-                adagrad(w[rows], sw[rows], row_scale[:, None] * (weighted @ c_cols), weighted2 @ c_cols**2)
-                adagrad(c[cols], sc[cols], col_scale[:, None] * (weighted.T @ w_rows), weighted2.T @ w_rows**2)
-                adagrad(bw[rows], sbw[rows], row_scale * weighted.sum(dim=1), weighted2.sum(dim=1))
-                adagrad(bc[cols], sbc[cols], col_scale * weighted.sum(dim=0), weighted2.sum(dim=0))
+                by_row = by_col = weighted
+                if damped:  # a row's step is the mean of its pairs' where its weights in the tile sum above 1
+                    by_row = weighted / f.sum(dim=1, keepdim=True).clamp_min(1.0)
+                    by_col = weighted / f.sum(dim=0, keepdim=True).clamp_min(1.0)
+                adagrad(w[rows], sw[rows], by_row @ c_cols, weighted2 @ c_cols**2)
+                adagrad(c[cols], sc[cols], by_col.T @ w_rows, weighted2.T @ w_rows**2)
+                adagrad(bw[rows], sbw[rows], by_row.sum(dim=1), weighted2.sum(dim=1))
+                adagrad(bc[cols], sbc[cols], by_col.sum(dim=0), weighted2.sum(dim=0))
         for target, value in zip((word, context, word_bias, context_bias, *squares), state, strict=True):
             target[order] = value
         losses.append(total)

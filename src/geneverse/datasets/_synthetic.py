@@ -255,16 +255,14 @@ def synthetic(
     matrix = counts if kind == "bulk" else sp.csr_matrix(counts)
 
     program_names = [f"P{p}" for p in range(n_programs)]
+
+    def program_labels(codes: np.ndarray) -> pd.Categorical:  # -1 (no program) is "none"
+        return pd.Categorical.from_codes(np.where(codes >= 0, codes, n_programs), [*program_names, "none"])
+
     var = pd.DataFrame(
         {
-            "program": pd.Categorical(
-                [program_names[p] if p >= 0 else "none" for p in program_of_gene],
-                categories=[*program_names, "none"],
-            ),
-            "second_program": pd.Categorical(
-                [program_names[p] if p >= 0 else "none" for p in second_of_gene],
-                categories=[*program_names, "none"],
-            ),
+            "program": program_labels(program_of_gene),
+            "second_program": program_labels(second_of_gene),
             "base_mean": base,
         },
         index=[f"gene{i:05d}" for i in range(n_genes)],

@@ -140,26 +140,27 @@ _MI_DEFAULTS = {
     "n_jobs": None,
 }
 
+
+def _mi_target(name: str, include_double_zeros: bool, description: str) -> Target:
+    """The MI kernel as a target; the two built-in MI targets differ only in ``include_double_zeros``."""
+    return Target(
+        name,
+        _mi,
+        builtin=True,
+        nonnegative=True,
+        defaults={**_MI_DEFAULTS, "include_double_zeros": include_double_zeros},
+        value_params=("n_bins", "signed", "include_double_zeros"),
+        description=description,
+        tool_params={"signed_mi": "signed", "mi_backend": "backend"},
+    )
+
+
 for _target in (
-    Target(
-        "mi",
-        _mi,
-        builtin=True,
-        nonnegative=True,
-        defaults=_MI_DEFAULTS,
-        value_params=("n_bins", "signed", "include_double_zeros"),
-        description="signed binned mutual information in bits over all cells (plug-in estimator)",
-        tool_params={"signed_mi": "signed", "mi_backend": "backend"},
-    ),
-    Target(
+    _mi_target("mi", True, "signed binned mutual information in bits over all cells (plug-in estimator)"),
+    _mi_target(
         "genevector_mi",
-        _mi,
-        builtin=True,
-        nonnegative=True,
-        defaults={**_MI_DEFAULTS, "include_double_zeros": False},
-        value_params=("n_bins", "signed", "include_double_zeros"),
-        description="GeneVector 1.0.0's estimator: signed binned MI, cells where both genes are zero left out",
-        tool_params={"signed_mi": "signed", "mi_backend": "backend"},
+        False,
+        "GeneVector 1.0.0's estimator: signed binned MI, cells where both genes are zero left out",
     ),
     Target("pearson", _pearson, builtin=True, description="Pearson correlation over cells", check=warn_zero_variance),
     Target(
