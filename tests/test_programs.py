@@ -51,6 +51,19 @@ def test_planted_programs_from_counts_to_programs():
     assert adjusted_rand_score(data.var["program"], data.var["gv_program"]) > 0.9
 
 
+def test_default_pipeline_separates_overlapping_programs():
+    # a fifth of each program's genes also belong to the next one: those genes bridge two programs in
+    # the kNN graph; the default resolution (1.5) keeps the programs apart (at 1.0, P0 and P1 merge)
+    data = gv.datasets.synthetic(2000, 300, 6, seed=0, genes_per_program=20, overlap=0.2)
+    gv.tl.coexpression(data, layer="counts", progress=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.programs(data)
+    assert data.uns["gv"]["gv_program"]["params"]["resolution"] == 1.5
+    truth, second = data.var["program"].astype(str), data.var["second_program"].astype(str)
+    scored = ((truth != "none") & (second == "none")).to_numpy()
+    assert adjusted_rand_score(truth[scored], data.var["gv_program"].astype(str)[scored]) > 0.9
+
+
 def test_score_programs_hand_computed_without_controls():
     X = np.array([[1.0, 3.0, 0.0, 2.0], [0.0, 1.0, 4.0, 4.0], [2.0, 2.0, 2.0, 0.0]])
     adata = AnnData(X=sp.csr_matrix(X))

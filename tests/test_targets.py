@@ -81,6 +81,32 @@ def test_zero_variance_gene_is_zero_with_warning(adata):
     assert np.isfinite(values).all()
 
 
+@pytest.mark.parametrize("target", ["mi", "genevector_mi"])
+def test_mi_on_few_bulk_samples_advises_pearson(target):
+    bulk = gv.datasets.synthetic(50, 60, 3, seed=0, kind="bulk")
+    advice = r"looks like bulk RNA-seq: 50 samples, 9.% of the values nonzero.*'pearson'"
+    for from_cache in (False, True):  # the second call reads the cache and still warns
+        with pytest.warns(UserWarning, match=advice):
+            gv.tl.coexpression(bulk, target, layer="counts", progress=False)
+        assert bulk.uns["gv"][f"gv_{target}"]["from_cache"] == from_cache  # the advice does not stop the work
+
+
+@pytest.mark.parametrize(
+    "data",
+    [gv.datasets.synthetic(250, 60, 3, seed=0, kind="bulk"), gv.datasets.synthetic(100, 60, 3, seed=0)],
+    ids=["enough bulk samples", "few sparse cells"],
+)
+def test_mi_gives_no_bulk_advice_where_it_does_not_apply(data):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pearson on few dense samples is what the advice asks for
+        gv.tl.coexpression(gv.datasets.synthetic(50, 60, 3, seed=0, kind="bulk"), "pearson", progress=False)
+
+
 def test_custom_registered_array_and_dict_forms(adata, counts):
     @gv.targets.register_target("test_abs_pearson", overwrite=True, description="|r|")
     def abs_pearson(X, gene_names, power=1):

@@ -36,7 +36,11 @@ def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int = 20
 
 
 def leiden(graph: sp.csr_matrix, resolution: float, seed: int) -> np.ndarray:
-    """Leiden communities (RB configuration model, weighted), as scanpy runs leidenalg."""
+    """Leiden communities (RB configuration model, weighted), two iterations as ``sc.tl.leiden(flavor="igraph")``.
+
+    Iterating to convergence (``n_iterations=-1``) took 2-5 times longer on the quality matrix's
+    gene graphs and changed no program ARI by more than 0.03 either way (``docs/quality.md``).
+    """
     import igraph
     import leidenalg
 
@@ -49,7 +53,7 @@ def leiden(graph: sp.csr_matrix, resolution: float, seed: int) -> np.ndarray:
         weights="weight",
         resolution_parameter=resolution,
         seed=seed,
-        n_iterations=-1,
+        n_iterations=2,
     )
     return np.asarray(partition.membership)
 

@@ -49,6 +49,9 @@ class Target:
     check
         ``check(values, gene_names)`` run on the result before it is stored (e.g. a warning about
         genes with zero variance).
+    check_input
+        ``check_input(chunks)`` run on the input before computing, also when the result comes from
+        the cache (e.g. a warning that the data look like another data type than the target suits).
     """
 
     name: str
@@ -61,6 +64,7 @@ class Target:
     resolve: Callable | None = None
     tool_params: dict = field(default_factory=dict)
     check: Callable | None = None
+    check_input: Callable | None = None
     source: Callable | None = None
 
     @classmethod

@@ -209,6 +209,8 @@ def coexpression(
         source_name=source_name,
     )
 
+    if spec.check_input is not None:
+        spec.check_input(chunks)
     compute_params = spec.resolve(modality, params) if spec.resolve else params
     description = _cache_description(spec, compute_params, gene_names) if use_cache else None
     cache_key = cache.matrix_key(chunks, description) if description is not None else None
