@@ -1,6 +1,6 @@
 """Planted-program recovery over a matrix of data settings: the numbers behind geneverse's defaults.
 
-Not a unit test: run ``make bench-quality-matrix`` (``--quick`` for a 3-minute subset). Writes
+Not a unit test: run ``make bench-quality`` (``--quick`` for a 3-minute subset). Writes
 ``benchmarks/results/quality_matrix.json``, a markdown table (``quality_matrix.md``) and a figure
 (``docs/img/quality_matrix.png``) that ``docs/quality.md`` shows.
 
@@ -82,7 +82,7 @@ def _pipeline(adata, target: str, method: str, layer: str | None) -> dict:
     seconds = {}
     started = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the few-bulk-samples advice, measured here
+        warnings.filterwarnings("ignore", "Few dense samples")  # the bulk advice, measured here
         gv.tl.coexpression(adata, target, layer=layer, key_added="bench", progress=False, use_cache=False)
     seconds["coexpression"] = time.perf_counter() - started
     started = time.perf_counter()

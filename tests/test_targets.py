@@ -84,7 +84,7 @@ def test_zero_variance_gene_is_zero_with_warning(adata):
 @pytest.mark.parametrize("target", ["mi", "genevector_mi"])
 def test_mi_on_few_bulk_samples_advises_pearson(target):
     bulk = gv.datasets.synthetic(50, 60, 3, seed=0, kind="bulk")
-    advice = r"looks like bulk RNA-seq: 50 samples, 9.% of the values nonzero.*'pearson'"
+    advice = r"Few dense samples, as in bulk RNA-seq: 50 samples, \d+% of the values nonzero.*'pearson'"
     for from_cache in (False, True):  # the second call reads the cache and still warns
         with pytest.warns(UserWarning, match=advice):
             gv.tl.coexpression(bulk, target, layer="counts", progress=False)
@@ -92,19 +92,33 @@ def test_mi_on_few_bulk_samples_advises_pearson(target):
 
 
 @pytest.mark.parametrize(
-    "data",
-    [gv.datasets.synthetic(250, 60, 3, seed=0, kind="bulk"), gv.datasets.synthetic(100, 60, 3, seed=0)],
-    ids=["enough bulk samples", "few sparse cells"],
+    ("n_samples", "kind"), [(200, "bulk"), (100, "single_cell")], ids=["200 bulk samples", "100 sparse cells"]
 )
-def test_mi_gives_no_bulk_advice_where_it_does_not_apply(data):
+def test_mi_gives_no_bulk_advice_where_it_does_not_apply(n_samples, kind):
     import warnings
 
+    data = gv.datasets.synthetic(n_samples, 60, 3, seed=0, kind=kind)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+
+
+def test_bulk_advice_boundaries():
+    import warnings
+
+    dense = gv.datasets.synthetic(199, 60, 3, seed=0, kind="bulk")
+    with pytest.warns(UserWarning, match="199 samples"):  # one sample under the limit
+        gv.tl.coexpression(dense, layer="counts", progress=False, use_cache=False)
+    half = np.zeros((40, 10), dtype=np.float32)
+    half[:, :5] = np.arange(1, 41, dtype=np.float32)[:, None] * np.arange(1, 6)  # exactly 50% nonzero
+    with pytest.warns(UserWarning, match="50% of the values nonzero"):
+        gv.tl.coexpression(AnnData(half), progress=False, use_cache=False)
+    half[0, 0] = 0.0  # just under half
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # pearson on few dense samples is what the advice asks for
-        gv.tl.coexpression(gv.datasets.synthetic(50, 60, 3, seed=0, kind="bulk"), "pearson", progress=False)
+        warnings.simplefilter("error")
+        gv.tl.coexpression(AnnData(half), progress=False, use_cache=False)
+        # pearson on few dense samples is what the advice asks for
+        gv.tl.coexpression(dense, "pearson", progress=False, use_cache=False)
 
 
 def test_custom_registered_array_and_dict_forms(adata, counts):

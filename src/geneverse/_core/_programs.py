@@ -35,6 +35,10 @@ def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int = 20
     return graph
 
 
+#: Leiden iterations (``sc.tl.leiden(flavor="igraph")``'s choice); recorded with every result.
+LEIDEN_ITERATIONS = 2
+
+
 def leiden(graph: sp.csr_matrix, resolution: float, seed: int) -> np.ndarray:
     """Leiden communities (RB configuration model, weighted), two iterations as ``sc.tl.leiden(flavor="igraph")``.
 
@@ -53,7 +57,7 @@ def leiden(graph: sp.csr_matrix, resolution: float, seed: int) -> np.ndarray:
         weights="weight",
         resolution_parameter=resolution,
         seed=seed,
-        n_iterations=2,
+        n_iterations=LEIDEN_ITERATIONS,
     )
     return np.asarray(partition.membership)
 

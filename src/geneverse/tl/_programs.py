@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from .._core._chunks import CellChunks
 from .._core._programs import (
+    LEIDEN_ITERATIONS,
     central_order,
     cosine_knn_graph,
     expression_bins,
@@ -56,8 +57,9 @@ def programs(
     """Cluster genes into programs by their vectors.
 
     ``method="leiden"`` builds a kNN graph of the genes by cosine similarity (weights = cosine,
-    clipped at 0, symmetrised) and runs Leiden (leidenalg's RB configuration model, as
-    ``sc.tl.leiden``); ``method="kmeans"`` runs k-means on unit-length vectors (exp2vec's choice).
+    clipped at 0, symmetrised) and runs Leiden (leidenalg's RB configuration model, two
+    iterations, as ``sc.tl.leiden(flavor="igraph")``); ``method="kmeans"`` runs k-means on
+    unit-length vectors (exp2vec's choice).
     Programs are named ``P0``, ``P1``, ... from the largest down; within a program, genes are
     ordered by cosine to the program's mean direction (most central first).
 
@@ -71,7 +73,7 @@ def programs(
     resolution
         Leiden resolution: higher gives more, smaller programs. 1.5 by default, chosen from the
         quality matrix (``docs/quality.md``): over the single-cell settings it raised the median
-        program ARI from 0.90 to 0.97 (overlapping programs 0.80 to 0.97, 300 genes 0.88 to
+        program ARI from 0.89 to 0.97 (overlapping programs 0.80 to 0.97, 300 genes 0.88 to
         0.95) and cost at most 0.01 where programs are large and few; at 2.0 low-depth data lose.
     n_neighbors
         Neighbours per gene in the Leiden graph.
@@ -105,7 +107,12 @@ def programs(
         if not np.isfinite(resolution) or resolution <= 0:
             raise ValueError(f"resolution must be positive, got {resolution!r}.")
         labels = leiden(cosine_knn_graph(vectors[usable], int(n_neighbors)), float(resolution), int(seed))
-        params = {"resolution": float(resolution), "n_neighbors": int(n_neighbors), "seed": int(seed)}
+        params = {
+            "resolution": float(resolution),
+            "n_neighbors": int(n_neighbors),
+            "n_iterations": LEIDEN_ITERATIONS,
+            "seed": int(seed),
+        }
     else:
         if not isinstance(n_clusters, int | np.integer) or not 1 <= n_clusters <= len(usable):
             raise ValueError(f"method='kmeans' needs n_clusters between 1 and {len(usable)}, got {n_clusters!r}.")
