@@ -112,6 +112,8 @@ def _run_every_writer() -> dict[str, dict]:
     records["tl.score_programs"] = adata.uns[Key.UNS][Key.SCORES]
     gv.tl.cell_embed(adata, progress=False)
     records["tl.cell_embed"] = adata.uns[Key.UNS][Key.cell_record(Key.CELL_VECTORS)]
+    gv.tl.annotate(adata, {"A": ["g0", "g1"], "B": ["g2", "g3"]})
+    records["tl.annotate"] = adata.uns[Key.UNS][Key.CELL_TYPE]
     texts = {g: f"gene {g} of a synthetic test" for g in adata.var_names}
     gv.tl.text_embed(adata, texts, progress=False)
     records["tl.text_embed"] = adata.uns[Key.UNS][Key.TEXT_VECTORS]

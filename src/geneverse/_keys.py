@@ -12,6 +12,7 @@ default                    slot        written by
 ``X_gv_cells``             ``obsm``    :func:`geneverse.tl.cell_embed` (cell vectors)
 ``gv_program``             ``var``     :func:`geneverse.tl.programs` (column, and its record)
 ``gv_programs``            ``obsm``    :func:`geneverse.tl.score_programs` (cells x programs)
+``gv_cell_type``           ``obs``     :func:`geneverse.tl.annotate` (and ``obsm`` ``_probabilities``)
 ``X_genept``               ``varm``    :func:`geneverse.tl.text_embed`
 ``X_bedspace``             ``varm``    :func:`geneverse.regions.train` (and ``obsm`` for sets)
 ``X_emb``                  ``varm``    :func:`geneverse.io.read_embeddings` (imported vectors)
@@ -39,6 +40,9 @@ class Key:
     PROGRAMS = "gv_program"
     #: Program scores per cell: a DataFrame in ``obsm``.
     SCORES = "gv_programs"
+    #: Cell types from markers: an ``obs`` column; probabilities in ``obsm[CELL_TYPE + PROBABILITIES_SUFFIX]``.
+    CELL_TYPE = "gv_cell_type"
+    PROBABILITIES_SUFFIX = "_probabilities"
     #: Text-derived gene vectors in ``varm``.
     TEXT_VECTORS = "X_genept"
     #: BEDspace region (``varm``) and set (``obsm``) vectors.

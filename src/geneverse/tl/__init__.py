@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._annotate import annotate, read_markers
 from ._cells import cell_embed
 from ._coexpression import coexpression
 from ._embed import embed
@@ -11,10 +12,12 @@ from ._text import text_embed
 
 __all__ = [
     "analogy",
+    "annotate",
     "cell_embed",
     "coexpression",
     "embed",
     "programs",
+    "read_markers",
     "score_programs",
     "similar",
     "similar_pairs",

@@ -1,0 +1,101 @@
+"""Marker-based cell-type probabilities from gene and cell vectors (no AnnData here).
+
+Each type's direction is the mean unit vector of its markers minus that of its negative markers;
+a cell's score for a type is the cosine between its vector and that direction; probabilities are a
+softmax of the scores at a temperature relative to the scores' spread, so they do not depend on
+how spread out one embedding's cosines happen to be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+
+from ._search import unit_rows
+
+#: Softmax temperature as a fraction of the scores' standard deviation (over cells and types),
+#: fitted by maximum likelihood on planted cell types (``benchmarks/annotate.py``: 15 fits over
+#: 3 seeds and 2-20 markers per type, wrong markers included, gave 0.37-0.57, median 0.40).
+RELATIVE_TEMPERATURE = 0.40
+
+
+def marker_directions(
+    vectors: np.ndarray, up: Sequence[np.ndarray], down: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
+    """Unit direction per type (dims x types): mean unit vector of ``up`` minus that of ``down``.
+
+    Parameters
+    ----------
+    vectors
+        genes x dims gene vectors.
+    up, down
+        For each type, the row indices of its markers (non-empty) and of its negative markers.
+    """
+    unit = unit_rows(vectors)
+    columns = []
+    for i, genes in enumerate(up):
+        if len(genes) == 0:
+            raise ValueError(f"Type {i} has no marker.")
+        direction = unit[np.asarray(genes)].mean(axis=0)
+        if down is not None and len(down[i]):
+            direction = direction - unit[np.asarray(down[i])].mean(axis=0)
+        columns.append(direction)
+    return unit_rows(np.stack(columns)).T
+
+
+def cosine_scores(cells: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Cosines between each cell vector and each type's direction, cells x types (0 for a zero cell)."""
+    return unit_rows(cells) @ directions
+
+
+def group_means(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each cell's scores replaced by the mean over the cells of its group."""
+    codes, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(codes), scores.shape[1]))
+    np.add.at(sums, inverse, scores)
+    counts = np.bincount(inverse, minlength=len(codes))[:, None]
+    return (sums / counts)[inverse]
+
+
+def temperature(scores: np.ndarray, relative: float = RELATIVE_TEMPERATURE) -> float:
+    """The softmax temperature: ``relative`` times the scores' standard deviation (1e-12 at least)."""
+    return max(float(relative) * float(np.std(scores)), 1e-12)
+
+
+def probabilities(
+    scores: np.ndarray, relative: float = RELATIVE_TEMPERATURE, reference: np.ndarray | None = None
+) -> np.ndarray:
+    """Softmax over types of ``scores / temperature``, the spread taken from ``reference`` (default ``scores``)."""
+    return softmax(scores / temperature(scores if reference is None else reference, relative), axis=1)
+
+
+def fit_relative_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The relative temperature that maximises the likelihood of known labels (codes 0..types-1).
+
+    Used to calibrate :data:`RELATIVE_TEMPERATURE` on planted data, never on evaluation labels.
+    """
+    from scipy.optimize import minimize_scalar
+
+    labels = np.asarray(labels)
+    spread = max(float(np.std(scores)), 1e-12)
+
+    def loss(log_relative: float) -> float:
+        return -float(
+            log_softmax(scores / (np.exp(log_relative) * spread), axis=1)[np.arange(len(labels)), labels].mean()
+        )
+
+    return float(np.exp(minimize_scalar(loss, bounds=(-6.0, 3.0), method="bounded").x))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> float:
+    """ECE: the mean over confidence bins of |accuracy - confidence|, weighted by the bins' share of cells."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(labels)
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    error = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)

@@ -1,0 +1,188 @@
+"""gv.tl.annotate: planted cell types from markers, probabilities, files, groups and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import softmax
+
+import geneverse as gv
+from geneverse._core._annotate import (
+    expected_calibration_error,
+    fit_relative_temperature,
+    group_means,
+    marker_directions,
+)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Planted types (type0..type3) with program genes P0..P3, embedded once for the module."""
+    data = gv.datasets.synthetic(1500, 200, 4, seed=0, genes_per_program=20)
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    return data
+
+
+def markers_of(data, n: int = 5, seed: int = 0) -> dict[str, list[str]]:
+    rng = np.random.default_rng(seed)
+    programs = data.var["program"].astype(str)
+    return {
+        f"type{p}": list(rng.choice(data.var_names[(programs == f"P{p}").to_numpy()], n, replace=False))
+        for p in range(4)
+    }
+
+
+def test_planted_types_are_recovered(planted):
+    data = planted.copy()
+    gv.tl.annotate(data, markers_of(data))
+    found = data.obs["gv_cell_type"]
+    assert list(found.cat.categories) == ["type0", "type1", "type2", "type3", "unassigned"]
+    assert (found.astype(str) == data.obs["cell_type"].astype(str)).mean() > 0.75
+    probs = data.obsm["gv_cell_type_probabilities"]
+    assert isinstance(probs, pd.DataFrame) and list(probs.columns) == ["type0", "type1", "type2", "type3"]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    record = data.uns["gv"]["gv_cell_type"]
+    assert record["params"]["min_probability"] == 0.4 and record["missing"] == {}
+
+
+def test_groups_and_unassigned(planted):
+    data = planted.copy()
+    data.obs["group"] = data.obs["cell_type"].astype(str)  # the true types as groups: each group is pure
+    gv.tl.annotate(data, markers_of(data), groupby="group", min_probability=0.0)
+    found = data.obs["gv_cell_type"].astype(str)
+    assert (found == data.obs["cell_type"].astype(str)).all()
+    assert data.obsm["gv_cell_type_probabilities"].groupby(data.obs["group"]).nunique().max().max() == 1
+    gv.tl.annotate(data, markers_of(data), min_probability=1.0)  # nothing is that sure
+    assert (data.obs["gv_cell_type"] == "unassigned").all()
+
+
+def test_missing_markers_are_reported_and_bad_input_leaves_adata(planted):
+    data = planted.copy()
+    markers = markers_of(data)
+    markers["type0"] = [*markers["type0"], "NOT_A_GENE"]
+    with pytest.warns(UserWarning, match="type0: NOT_A_GENE") as caught:
+        gv.tl.annotate(data, markers)
+    assert caught[0].filename == __file__  # the warning points at the user's call
+    assert list(data.uns["gv"]["gv_cell_type"]["missing"]["type0"]) == ["NOT_A_GENE"]
+    data = planted.copy()  # nothing annotated yet: a failed call must leave no trace
+    before = data.copy()
+    g = markers_of(data)["type1"]
+    for bad, error, message in [
+        ({"type0": ["NOT_A_GENE"], "type1": g}, ValueError, "No marker of \\['type0'\\]"),
+        ({"type1": g}, ValueError, "at least two cell types"),
+        ({"type0": {"up": g[:2], "down": g[1:3]}, "type1": g}, ValueError, "both marker and negative"),
+        ({"unassigned": g, "type1": g}, ValueError, "rename that type"),
+        ({1: g, "1": g}, ValueError, "given twice"),
+        ({"type0": []}, ValueError, "no \\(up\\) marker"),
+        ({"type0": "g1"}, TypeError, "lists of gene names"),
+        ({}, TypeError, "non-empty"),
+        ({"type0": {"up": ["g1"], "sideways": ["g2"]}}, ValueError, "'up' and 'down'"),
+    ]:
+        with pytest.raises(error, match=message):
+            gv.tl.annotate(data, bad)
+    with pytest.raises(KeyError, match="No obs column 'nope'"):
+        gv.tl.annotate(data, markers_of(data), groupby="nope")
+    with pytest.raises(KeyError, match="cell_embed"):
+        gv.tl.annotate(data, markers_of(data), cells_key="X_missing")
+    with pytest.raises(ValueError, match="min_probability"):
+        gv.tl.annotate(data, markers_of(data), min_probability=2)
+    data.obsm["X_small"] = data.obsm["X_gv_cells"][:, :3]
+    with pytest.raises(ValueError, match="3 dimensions"):
+        gv.tl.annotate(data, markers_of(data), cells_key="X_small")
+    del data.obsm["X_small"]
+    assert data.obs.equals(before.obs) and set(data.obsm) == set(before.obsm) and set(data.uns) == set(before.uns)
+
+
+def test_negative_markers_empty_cells_and_gene_symbols(planted):
+    data = planted.copy()
+    markers = markers_of(data)
+    plain = gv.tl.annotate(data, markers, copy=True).obsm["gv_cell_type_probabilities"]
+    # type0 against type1's genes: type0's probability falls where type1 is active
+    markers["type0"] = {"up": markers["type0"], "down": markers["type1"]}
+    negative = gv.tl.annotate(data, markers, copy=True)
+    assert list(negative.uns["gv"]["gv_cell_type"]["markers"]["type0"]["down"]) == markers["type1"]
+    in_type1 = (data.obs["cell_type"] == "type1").to_numpy()
+    assert negative.obsm["gv_cell_type_probabilities"]["type0"][in_type1].mean() < plain["type0"][in_type1].mean()
+    data.obsm["X_gv_cells"][:5] = 0.0  # cells with nothing to go by
+    gv.tl.annotate(data, markers_of(data), min_probability=0.0)
+    assert (data.obs["gv_cell_type"][:5] == "unassigned").all()
+    np.testing.assert_allclose(data.obsm["gv_cell_type_probabilities"].to_numpy()[:5], 0.25)
+    data.var["symbol"] = [f"SYM{i}" for i in range(data.n_vars)]
+    renamed = {t: [f"SYM{data.var_names.get_loc(g)}" for g in genes] for t, genes in markers_of(data).items()}
+    by_symbol = gv.tl.annotate(data, renamed, gene_symbols="symbol", min_probability=0.0, copy=True)
+    assert by_symbol.obs["gv_cell_type"].equals(data.obs["gv_cell_type"])
+
+
+def test_marker_files(tmp_path, planted):
+    markers = {"A": ["g1", "g2"], "B": {"up": ["g3"], "down": ["g1"]}}
+    (tmp_path / "m.json").write_text(json.dumps({"markers": markers, "sources": {}}))
+    (tmp_path / "m.gmt").write_text("A\tdesc\tg1\tg2\nB\tdesc\tg3\n")
+    pd.DataFrame(
+        {"cell_type": ["A", "A", "B", "B"], "gene": ["g1", "g2", "g3", "g1"], "direction": ["up", "up", "up", "down"]}
+    ).to_csv(tmp_path / "m.csv", index=False)
+    expected = {"A": {"up": ["g1", "g2"], "down": []}, "B": {"up": ["g3"], "down": ["g1"]}}
+    assert gv.tl.read_markers(tmp_path / "m.json") == expected
+    assert gv.tl.read_markers(tmp_path / "m.csv") == expected
+    assert gv.tl.read_markers(tmp_path / "m.gmt") == {"A": expected["A"], "B": {"up": ["g3"], "down": []}}
+    (tmp_path / "plain.tsv").write_text("cell_type\tgene\nA\tg1\nA\tg1\nB\t g2\n")  # no direction column
+    plain = {"A": {"up": ["g1"], "down": []}, "B": {"up": ["g2"], "down": []}}
+    assert gv.tl.read_markers(tmp_path / "plain.tsv") == plain
+    (tmp_path / "empty.csv").write_text("cell_type,gene\n")
+    with pytest.raises(ValueError, match="holds no markers"):
+        gv.tl.read_markers(tmp_path / "empty.csv")
+    (tmp_path / "bad.csv").write_text("type,gene\nA,g1\n")
+    with pytest.raises(ValueError, match="cell_type and gene"):
+        gv.tl.read_markers(tmp_path / "bad.csv")
+    (tmp_path / "m.xlsx").write_text("")
+    with pytest.raises(ValueError, match="Unknown marker file type"):
+        gv.tl.read_markers(tmp_path / "m.xlsx")
+    with pytest.raises(FileNotFoundError, match="No marker file"):
+        gv.tl.read_markers(tmp_path / "absent.json")
+    data = planted.copy()
+    path = tmp_path / "planted.json"
+    path.write_text(json.dumps(markers_of(data)))
+    gv.tl.annotate(data, str(path))
+    assert data.obs["gv_cell_type"].notna().all()
+
+
+def test_shipped_pbmc_markers_are_in_pbmc68k():
+    markers = gv.datasets.pbmc_markers(with_sources=True)
+    genes = set(gv.datasets.pbmc68k().var_names)
+    assert set(markers["markers"]) == set(markers["sources"]) == {"CD4 T", "CD8 T", "NK", "B", "Monocyte", "DC", "HSPC"}
+    assert all(set(g) <= genes for g in markers["markers"].values())
+
+
+def test_core_directions_groups_and_calibration():
+    vectors = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0], [1.0, 1.0]])
+    directions = marker_directions(vectors, [np.array([0, 1]), np.array([2])], [np.array([], dtype=int), np.array([0])])
+    np.testing.assert_allclose(directions[:, 0], [1.0, 0.0])
+    np.testing.assert_allclose(directions[:, 1], np.array([-1.0, 1.0]) / np.sqrt(2))  # up minus down, unit
+    scores = np.arange(12.0).reshape(6, 2)
+    np.testing.assert_allclose(group_means(scores, np.array(list("aabbcc")))[:2], [[1.0, 2.0], [1.0, 2.0]])
+    # scores drawn from a softmax at a known relative temperature: the fit finds it back
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(20000, 4))
+    true_relative = 0.5
+    labels = np.array([rng.choice(4, p=p) for p in softmax(logits / (true_relative * logits.std()), axis=1)])
+    assert abs(fit_relative_temperature(logits, labels) - true_relative) < 0.05
+    perfect = np.eye(4)[labels]
+    assert expected_calibration_error(perfect, labels) == 0.0
+    assert expected_calibration_error(np.full((4, 2), 0.5), np.array([0, 0, 0, 1])) == pytest.approx(0.25)
+
+
+def test_h5ad_round_trip_and_copy(planted, tmp_path):
+    import anndata as ad
+
+    data = planted.copy()
+    out = gv.tl.annotate(data, markers_of(data), copy=True)
+    assert "gv_cell_type" not in data.obs and "gv_cell_type" in out.obs
+    out.write_h5ad(tmp_path / "a.h5ad")
+    back = ad.read_h5ad(tmp_path / "a.h5ad")
+    assert back.obs["gv_cell_type"].equals(out.obs["gv_cell_type"])
+    np.testing.assert_allclose(back.obsm["gv_cell_type_probabilities"], out.obsm["gv_cell_type_probabilities"])
+    assert list(back.uns["gv"]["gv_cell_type"]["markers"]["type0"]["up"]) == markers_of(data)["type0"]
