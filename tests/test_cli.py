@@ -66,6 +66,9 @@ def test_demo_writes_tables_and_plot(demo_result):
     t_cell = {"CD3D", "CD3E", "CD3G", "LCK", "CD2", "IL32", "GIMAP7", "LAT", "CD7", "IL7R", "MAL"}
     assert len(t_cell & set(result["analogy"].gene)) >= 3
     assert set(result["pairs_like"].gene_y) <= t_cell
+    # cell types from the shipped markers: B cells are called B, monocytes Monocyte
+    cell_types = result["cell_types"]
+    assert cell_types.loc["CD19+ B"].idxmax() == "B" and cell_types.loc["CD14+ Monocyte"].idxmax() == "Monocyte"
     # programs: a T-cell program led by T-cell genes, and monocytes score highest on a myeloid program
     programs = result["programs"].set_index("program")["central_genes"]
     assert any(len(t_cell & set(genes.split(", "))) >= 2 for genes in programs)
@@ -142,6 +145,27 @@ def test_embed_command(adata, tmp_path, capsys):
     assert result.varm["X_gv"].shape == (adata.n_vars, 4) and "gv_pearson" in result.varp
 
 
+def test_annotate_command(tmp_path, capsys):
+    import pandas as pd
+
+    import geneverse as gv
+
+    data = gv.datasets.synthetic(600, 80, 3, seed=0, genes_per_program=15)
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    path = tmp_path / "in.h5ad"
+    data.write_h5ad(path)
+    programs = data.var["program"].astype(str)
+    rows = [(f"type{p}", g) for p in range(3) for g in data.var_names[(programs == f"P{p}").to_numpy()][:5]]
+    markers = tmp_path / "markers.csv"
+    pd.DataFrame(rows, columns=["cell_type", "gene"]).to_csv(markers, index=False)
+    assert main(["annotate", str(path), "--markers", str(markers), "--layer", "counts", "--no-progress"]) == 0
+    assert "obs['gv_cell_type']: type" in capsys.readouterr().out
+    result = ad.read_h5ad(path)  # written over the input, atomically
+    assert "X_gv_cells" in result.obsm and "gv_cell_type_probabilities" in result.obsm
+    assert (result.obs["gv_cell_type"].astype(str) == result.obs["cell_type"].astype(str)).mean() > 0.8
+
+
 def _bad_arguments(folder):
     """Each: arguments, a phrase of the one-line error. ``IN`` is a valid .h5ad input."""
     missing = folder / "missing"
@@ -170,6 +194,8 @@ def _bad_arguments(folder):
         (["bedspace", "distances", "--input", "IN"], "needs --output"),
         (["coexpression", "IN", "--table", "IN"], "its own name"),
         (["demo", "--out", "TEXT"], "is a file"),
+        (["annotate", "IN", "--markers", str(missing / "m.csv")], "no such file"),
+        (["annotate", "IN", "--markers", "pbmc", "--min-probability", "2"], "--min-probability must be in [0, 1]"),
     ]
 
 

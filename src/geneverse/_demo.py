@@ -38,6 +38,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     (genes x genes), ``coexpression_mi.png`` and ``coexpression_genevector_mi.png`` (heatmaps),
     ``embedding_neighbours.tsv``, ``embedding_report.md``, ``embedding_loss.png``,
     ``gene_vectors.txt`` (word2vec format), ``programs.tsv``, ``program_by_population.tsv``,
+    ``cell_types_by_population.tsv`` (cell types from the shipped markers per FACS population),
     ``gene_map.png``, ``program_scores.png`` and ``pbmc68k_geneverse.h5ad``.
 
     Parameters
@@ -115,6 +116,8 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     gv.tl.programs(adata)
     gv.tl.score_programs(adata, progress=progress)
     gv.tl.cell_embed(adata, layer="counts", progress=progress)  # TF-IDF weights of the counts
+    gv.tl.annotate(adata, gv.datasets.pbmc_markers())  # cell types from the shipped literature markers
+    cell_types = pd.crosstab(adata.obs["bulk_labels"], adata.obs["gv_cell_type"])
     sc.pp.neighbors(adata, use_rep="X_gv_cells", n_neighbors=15, random_state=0)
     with warnings.catch_warnings():  # umap-learn notes that a seed means one thread
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
@@ -137,6 +140,8 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         print(program_table.to_string(index=False))
         print("\nHighest-scoring program per FACS population (bulk_labels):")
         print(best.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print("\nCell types from markers (gv.tl.annotate, gv.datasets.pbmc_markers) per FACS population:")
+        print(cell_types.to_string())
 
     paths = {
         "top_pairs": out / "top_pairs_mi.tsv",
@@ -147,6 +152,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         "neighbours": out / "embedding_neighbours.tsv",
         "programs": out / "programs.tsv",
         "program_by_population": out / "program_by_population.tsv",
+        "cell_types": out / "cell_types_by_population.tsv",
         "gene_map": out / "gene_map.png",
         "program_scores": out / "program_scores.png",
         "report": out / "embedding_report.md",
@@ -166,6 +172,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     gv.io.write_embeddings(adata, paths["vectors"])
     write_table(program_table, paths["programs"], sep="\t", index=False)
     write_table(best, paths["program_by_population"], sep="\t", index=False)
+    write_table(cell_types, paths["cell_types"], sep="\t")
     ax = gv.pl.gene_map(adata, show=False, save=paths["gene_map"])
     plt.close(ax.figure)
     axes = gv.pl.programs(adata, show=False, save=paths["program_scores"])
@@ -189,4 +196,5 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         "pairs_like": pairs_like,
         "programs": program_table,
         "program_by_population": best,
+        "cell_types": cell_types,
     }

@@ -225,6 +225,38 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotate(args: argparse.Namespace) -> int:
+    import geneverse as gv
+
+    from ._files import write_h5ad
+
+    output = _input_and_output(args)
+    if args.markers != "pbmc":
+        _input_file(args.markers)
+    if not 0.0 <= args.min_probability <= 1.0:
+        raise ValueError(f"--min-probability must be in [0, 1], got {args.min_probability}.")
+    adata = _read(args.input)
+    markers = gv.datasets.pbmc_markers() if args.markers == "pbmc" else args.markers
+    if args.cells_key not in adata.obsm:  # embed the cells first, with the gene vectors the file holds
+        gv.tl.cell_embed(
+            adata, args.vectors_key, layer=args.layer, key_added=args.cells_key, progress=not args.no_progress
+        )
+    gv.tl.annotate(
+        adata,
+        markers,
+        vectors_key=args.vectors_key,
+        cells_key=args.cells_key,
+        groupby=args.groupby,
+        min_probability=args.min_probability,
+        key_added=args.key_added,
+    )
+    write_h5ad(adata, output)  # atomic: the input survives a failed write
+    counts = adata.obs[args.key_added].value_counts()
+    shown = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+    print(f"obs[{args.key_added!r}]: {shown}; wrote {output}")
+    return 0
+
+
 def _add_query_options(parser: argparse.ArgumentParser, metavar: str) -> None:
     parser.add_argument("input", help="an .h5ad with gene vectors in varm")
     parser.add_argument("genes", nargs="*", metavar=metavar, help="query gene(s); omit with --interactive")
@@ -390,6 +422,23 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
     embed.add_argument("--no-progress", action="store_true", help="hide progress bars")
     embed.set_defaults(func=_embed)
+
+    annotate = sub.add_parser("annotate", help="cell types from marker genes into an .h5ad file's obs")
+    annotate.add_argument("input", help="an .h5ad with gene vectors in varm (from `geneverse embed`)")
+    annotate.add_argument(
+        "--markers", required=True, help="marker file (.gmt, .json, .csv, .tsv) or 'pbmc' for the shipped PBMC markers"
+    )
+    annotate.add_argument("--groupby", default=None, help="obs column to annotate per group (e.g. leiden)")
+    annotate.add_argument("--min-probability", type=float, default=0.4, help="below it: unassigned (default 0.4)")
+    annotate.add_argument("--vectors-key", default="X_gv", help="varm key of the gene vectors (default X_gv)")
+    annotate.add_argument(
+        "--cells-key", default="X_gv_cells", help="obsm key of the cell vectors; made by cell_embed if absent"
+    )
+    annotate.add_argument("--layer", default=None, help="layer for cell_embed when it runs (e.g. counts)")
+    annotate.add_argument("--key-added", default="gv_cell_type", help="obs column (default gv_cell_type)")
+    annotate.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
+    annotate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    annotate.set_defaults(func=_annotate)
 
     similar = sub.add_parser("similar", help="genes with the most similar vectors")
     _add_query_options(similar, "GENE")
