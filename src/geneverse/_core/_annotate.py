@@ -99,3 +99,26 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
         members = bins == b
         error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
     return float(error)
+
+
+def group_directions(cells: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The groups (sorted) and each group's unit mean of its cells' unit vectors (dims x groups)."""
+    names, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(names), cells.shape[1]))
+    np.add.at(sums, inverse, unit_rows(cells))
+    return names, unit_rows(sums).T
+
+
+def top_per_column(vectors: np.ndarray, directions: np.ndarray, n: int, lowest: bool = False):
+    """Row indices (n x columns) of the ``n`` best cosines to each direction, best first, and those cosines."""
+    cosines = unit_rows(vectors) @ directions
+    ranked = -cosines if not lowest else cosines
+    part = (
+        np.argpartition(ranked, n - 1, axis=0)[:n]
+        if n < len(cosines)
+        else np.tile(np.arange(len(cosines))[:, None], (1, cosines.shape[1]))
+    )
+    order = np.take_along_axis(
+        part, np.argsort(np.take_along_axis(ranked, part, axis=0), axis=0, kind="stable"), axis=0
+    )
+    return order, np.take_along_axis(cosines, order, axis=0)

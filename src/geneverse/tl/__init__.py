@@ -6,6 +6,7 @@ from ._annotate import annotate, read_markers
 from ._cells import cell_embed
 from ._coexpression import coexpression
 from ._embed import embed
+from ._predictive import predictive_genes
 from ._programs import programs, score_programs
 from ._queries import analogy, similar, similar_pairs
 from ._text import text_embed
@@ -16,6 +17,7 @@ __all__ = [
     "cell_embed",
     "coexpression",
     "embed",
+    "predictive_genes",
     "programs",
     "read_markers",
     "score_programs",
