@@ -44,6 +44,18 @@ def adata(counts) -> AnnData:
 
 
 @pytest.fixture(scope="session")
+def planted_types() -> AnnData:
+    """Planted cell types type0..type3 (program genes P0..P3) with gene and cell vectors; copy before writing."""
+    import geneverse as gv
+
+    data = gv.datasets.synthetic(1500, 200, 4, seed=0, genes_per_program=20)
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    return data
+
+
+@pytest.fixture(scope="session")
 def pbmc():
     import geneverse as gv
 

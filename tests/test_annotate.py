@@ -18,14 +18,9 @@ from geneverse._core._annotate import (
 )
 
 
-@pytest.fixture(scope="module")
-def planted():
-    """Planted types (type0..type3) with program genes P0..P3, embedded once for the module."""
-    data = gv.datasets.synthetic(1500, 200, 4, seed=0, genes_per_program=20)
-    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
-    gv.tl.embed(data, progress=False)
-    gv.tl.cell_embed(data, layer="counts", progress=False)
-    return data
+@pytest.fixture
+def planted(planted_types):
+    return planted_types.copy()
 
 
 def markers_of(data, n: int = 5, seed: int = 0) -> dict[str, list[str]]:

@@ -9,13 +9,9 @@ import geneverse as gv
 from geneverse._core._annotate import group_directions, top_per_column
 
 
-@pytest.fixture(scope="module")
-def planted():
-    data = gv.datasets.synthetic(1500, 200, 4, seed=0, genes_per_program=20)
-    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
-    gv.tl.embed(data, progress=False)
-    gv.tl.cell_embed(data, layer="counts", progress=False)
-    return data
+@pytest.fixture
+def planted(planted_types):
+    return planted_types  # read only here
 
 
 def test_planted_types_get_their_program_genes(planted):

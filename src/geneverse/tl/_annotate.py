@@ -25,6 +25,15 @@ UNASSIGNED = "unassigned"
 Markers = Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]]
 
 
+def same_space(cells: np.ndarray, vectors: np.ndarray, cells_key: str, vectors_key: str) -> None:
+    """Cell and gene vectors must have the same size (cells embedded with these gene vectors)."""
+    if cells.shape[1] != vectors.shape[1]:
+        raise ValueError(
+            f"obsm[{cells_key!r}] has {cells.shape[1]} dimensions and varm[{vectors_key!r}] {vectors.shape[1]}; "
+            "embed the cells with these gene vectors (`gv.tl.cell_embed(adata, vectors_key)`)."
+        )
+
+
 def read_markers(path: str | os.PathLike) -> dict[str, dict[str, list[str]]]:
     """Marker genes from a file: GMT, JSON or CSV/TSV.
 
@@ -182,11 +191,7 @@ def annotate(
     cells = cell_vectors(modality, cells_key)
     if not np.all(np.isfinite(cells)):
         raise ValueError(f"obsm[{cells_key!r}] has NaN or infinite values; rerun `gv.tl.cell_embed`.")
-    if cells.shape[1] != vectors.shape[1]:
-        raise ValueError(
-            f"obsm[{cells_key!r}] has {cells.shape[1]} dimensions and varm[{vectors_key!r}] {vectors.shape[1]}; "
-            "embed the cells with these gene vectors (`gv.tl.cell_embed(adata, vectors_key)`)."
-        )
+    same_space(cells, vectors, cells_key, vectors_key)
     groups = None
     if groupby is not None:
         if groupby not in modality.obs:

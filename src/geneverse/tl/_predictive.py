@@ -13,6 +13,7 @@ from .._data import cell_vectors, gene_names, gene_vectors
 from .._docs import shared_docs
 from .._keys import Key
 from .._utils import check_positive_int, resolve_modality
+from ._annotate import same_space
 
 
 @shared_docs
@@ -64,11 +65,7 @@ def predictive_genes(
         raise ValueError(f"obs[{groupby!r}] has missing values; every cell needs a group.")
     vectors = gene_vectors(modality, vectors_key)
     cells = cell_vectors(modality, cells_key)
-    if cells.shape[1] != vectors.shape[1]:
-        raise ValueError(
-            f"obsm[{cells_key!r}] has {cells.shape[1]} dimensions and varm[{vectors_key!r}] {vectors.shape[1]}; "
-            "embed the cells with these gene vectors (`gv.tl.cell_embed(adata, vectors_key)`)."
-        )
+    same_space(cells, vectors, cells_key, vectors_key)
     usable = np.flatnonzero(valid_rows(vectors))
     names = np.asarray(gene_names(modality, gene_symbols), dtype=object)[usable]
     groups, directions = group_directions(cells, modality.obs[groupby].astype(str).to_numpy())
