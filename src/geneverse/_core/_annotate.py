@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from ._search import unit_rows
+from ._search import top_indices, unit_rows
 
 #: Softmax temperature as a fraction of the scores' standard deviation (over cells and types),
 #: fitted by maximum likelihood on planted cell types (``benchmarks/annotate.py``: 15 fits over
@@ -50,12 +50,18 @@ def cosine_scores(cells: np.ndarray, directions: np.ndarray) -> np.ndarray:
     return unit_rows(cells) @ directions
 
 
+def _group_sums(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The groups (sorted), each row's group index, and the rows of ``values`` summed per group."""
+    names, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(names), values.shape[1]))
+    np.add.at(sums, inverse, values)
+    return names, inverse, sums
+
+
 def group_means(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Each cell's scores replaced by the mean over the cells of its group."""
-    codes, inverse = np.unique(groups, return_inverse=True)
-    sums = np.zeros((len(codes), scores.shape[1]))
-    np.add.at(sums, inverse, scores)
-    counts = np.bincount(inverse, minlength=len(codes))[:, None]
+    names, inverse, sums = _group_sums(scores, groups)
+    counts = np.bincount(inverse, minlength=len(names))[:, None]
     return (sums / counts)[inverse]
 
 
@@ -64,11 +70,9 @@ def temperature(scores: np.ndarray, relative: float = RELATIVE_TEMPERATURE) -> f
     return max(float(relative) * float(np.std(scores)), 1e-12)
 
 
-def probabilities(
-    scores: np.ndarray, relative: float = RELATIVE_TEMPERATURE, reference: np.ndarray | None = None
-) -> np.ndarray:
-    """Softmax over types of ``scores / temperature``, the spread taken from ``reference`` (default ``scores``)."""
-    return softmax(scores / temperature(scores if reference is None else reference, relative), axis=1)
+def probabilities(scores: np.ndarray, softmax_temperature: float) -> np.ndarray:
+    """Softmax over types of ``scores / softmax_temperature`` (from :func:`temperature`); rows sum to 1."""
+    return softmax(scores / softmax_temperature, axis=1)
 
 
 def fit_relative_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -79,7 +83,7 @@ def fit_relative_temperature(scores: np.ndarray, labels: np.ndarray) -> float:
     from scipy.optimize import minimize_scalar
 
     labels = np.asarray(labels)
-    spread = max(float(np.std(scores)), 1e-12)
+    spread = temperature(scores, 1.0)
 
     def loss(log_relative: float) -> float:
         return -float(
@@ -103,22 +107,18 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
 
 def group_directions(cells: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The groups (sorted) and each group's unit mean of its cells' unit vectors (dims x groups)."""
-    names, inverse = np.unique(groups, return_inverse=True)
-    sums = np.zeros((len(names), cells.shape[1]))
-    np.add.at(sums, inverse, unit_rows(cells))
+    names, _, sums = _group_sums(unit_rows(cells), groups)
     return names, unit_rows(sums).T
 
 
 def top_per_column(vectors: np.ndarray, directions: np.ndarray, n: int, lowest: bool = False):
-    """Row indices (n x columns) of the ``n`` best cosines to each direction, best first, and those cosines."""
+    """Row indices (n x columns) of the ``n`` best cosines to each direction, best first, and those cosines.
+
+    Each column is ranked by :func:`~geneverse._core._search.top_indices` (ties by row index), one
+    call per direction (per group of cells, not per gene).
+    """
     cosines = unit_rows(vectors) @ directions
-    ranked = -cosines if not lowest else cosines
-    part = (
-        np.argpartition(ranked, n - 1, axis=0)[:n]
-        if n < len(cosines)
-        else np.tile(np.arange(len(cosines))[:, None], (1, cosines.shape[1]))
-    )
-    order = np.take_along_axis(
-        part, np.argsort(np.take_along_axis(ranked, part, axis=0), axis=0, kind="stable"), axis=0
-    )
+    ranked = -cosines if lowest else cosines
+    everyone = np.ones(len(cosines), dtype=bool)
+    order = np.stack([top_indices(ranked[:, j], n, everyone) for j in range(cosines.shape[1])], axis=1)
     return order, np.take_along_axis(cosines, order, axis=0)

@@ -34,6 +34,15 @@ def same_space(cells: np.ndarray, vectors: np.ndarray, cells_key: str, vectors_k
         )
 
 
+def group_labels(modality: Any, groupby: str) -> np.ndarray:
+    """The ``obs[groupby]`` of every cell as strings; a missing column or a cell without a group raises."""
+    if groupby not in modality.obs:
+        raise KeyError(f"No obs column {groupby!r} to group by; obs columns: {list(modality.obs.columns)}.")
+    if modality.obs[groupby].isna().any():
+        raise ValueError(f"obs[{groupby!r}] has missing values; every cell needs a group.")
+    return modality.obs[groupby].astype(str).to_numpy()
+
+
 def read_markers(path: str | os.PathLike) -> dict[str, dict[str, list[str]]]:
     """Marker genes from a file: GMT, JSON or CSV/TSV.
 
@@ -192,13 +201,7 @@ def annotate(
     if not np.all(np.isfinite(cells)):
         raise ValueError(f"obsm[{cells_key!r}] has NaN or infinite values; rerun `gv.tl.cell_embed`.")
     same_space(cells, vectors, cells_key, vectors_key)
-    groups = None
-    if groupby is not None:
-        if groupby not in modality.obs:
-            raise KeyError(f"No obs column {groupby!r} to group by; obs columns: {list(modality.obs.columns)}.")
-        groups = modality.obs[groupby].astype(str).to_numpy()
-        if modality.obs[groupby].isna().any():
-            raise ValueError(f"obs[{groupby!r}] has missing values; every cell needs a group.")
+    groups = None if groupby is None else group_labels(modality, groupby)
 
     names = np.asarray(gene_names(modality, gene_symbols), dtype=str)
     usable = valid_rows(vectors)
@@ -234,7 +237,8 @@ def annotate(
     reference = scores[~empty_cells] if (~empty_cells).any() else scores
     if groups is not None:
         scores = group_means(scores, groups)
-    probs = probabilities(scores, temperature, reference=reference)
+    spread = softmax_temperature(reference, temperature)
+    probs = probabilities(scores, spread)
     probs[empty_cells] = 1.0 / len(used)
     types = list(used)
     best = probs.argmax(axis=1)
@@ -255,7 +259,7 @@ def annotate(
         },
         "markers": {t: {way: np.asarray(g, dtype=object) for way, g in sets.items()} for t, sets in used.items()},
         "missing": {t: np.asarray(g, dtype=object) for t, g in missing.items()},
-        "softmax_temperature": softmax_temperature(reference, temperature),
+        "softmax_temperature": spread,
         "n_unassigned": int((labels == UNASSIGNED).sum()),
     }
     obsm = {f"{key_added}{Key.PROBABILITIES_SUFFIX}": frame}

@@ -13,7 +13,7 @@ from .._data import cell_vectors, gene_names, gene_vectors
 from .._docs import shared_docs
 from .._keys import Key
 from .._utils import check_positive_int, resolve_modality
-from ._annotate import same_space
+from ._annotate import group_labels, same_space
 
 
 @shared_docs
@@ -59,16 +59,13 @@ def predictive_genes(
     """
     modality = resolve_modality(adata, mod)
     check_positive_int("n", n)
-    if groupby not in modality.obs:
-        raise KeyError(f"No obs column {groupby!r} to group by; obs columns: {list(modality.obs.columns)}.")
-    if modality.obs[groupby].isna().any():
-        raise ValueError(f"obs[{groupby!r}] has missing values; every cell needs a group.")
+    labels = group_labels(modality, groupby)
     vectors = gene_vectors(modality, vectors_key)
     cells = cell_vectors(modality, cells_key)
     same_space(cells, vectors, cells_key, vectors_key)
     usable = np.flatnonzero(valid_rows(vectors))
     names = np.asarray(gene_names(modality, gene_symbols), dtype=object)[usable]
-    groups, directions = group_directions(cells, modality.obs[groupby].astype(str).to_numpy())
+    groups, directions = group_directions(cells, labels)
     order, scores = top_per_column(vectors[usable], directions, min(int(n), len(usable)), lowest=bool(inverse))
     k = order.shape[0]
     return pd.DataFrame(
