@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-coexpression bench-embedding bench-quality bench-quality-quick bench-steps bench-annotate bench-regions bench-embeddings peer clean
+.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-coexpression bench-embedding bench-quality bench-quality-quick bench-steps bench-annotate bench-batch bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,7 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 # Timings: the OpenBLAS variables set on these machines slow numpy, so they are unset here only.
-bench: bench-coexpression bench-embedding bench-quality bench-steps bench-annotate bench-regions bench-embeddings bench-scale
+bench: bench-coexpression bench-embedding bench-quality bench-steps bench-annotate bench-batch bench-regions bench-embeddings bench-scale
 
 bench-coexpression: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/coexpression.py
@@ -89,6 +89,10 @@ bench-quality-quick: $(VENV)/.test-installed
 # Marker-based annotation: calibration on planted types, pbmc68k against score_genes.
 bench-annotate: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/annotate.py
+
+# Batch correction of cell vectors against genevector 1.0.0 and harmonypy, planted batches.
+bench-batch: $(VENV)/.test-installed peer
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/batch.py
 
 # Seconds per default step against an earlier commit (a temporary git worktree), same data.
 bench-steps: $(VENV)/.test-installed

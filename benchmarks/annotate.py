@@ -1,6 +1,6 @@
 """Marker-based annotation: calibration on planted types, then pbmc68k against scanpy's score_genes.
 
-Not a unit test: run ``make bench-annotate``. Two parts, in one run:
+Not a unit test: run ``make bench-annotate``. In one run:
 
 1. Calibration (planted data only): ``gv.datasets.synthetic`` (3,000 cells x 1,000 genes, 8 types,
    30 program genes each), 3 seeds x marker sets of 2, 5, 10 and 20 program genes per type, and
@@ -11,15 +11,18 @@ Not a unit test: run ``make bench-annotate``. Two parts, in one run:
    shipped literature markers (``gv.datasets.pbmc_markers``): ``gv.tl.annotate`` per cell and per
    Leiden cluster of the cell vectors (neighbours and Leiden not timed), and with negative markers
    (CD8A, CD8B against CD4 T; CD4, IL7R against CD8 T), against ``sc.tl.score_genes`` per type +
-   argmax. Accuracy and macro-F1 over the 7 true types (unassigned counts as wrong), expected
+   argmax, and against genevector 1.0.0's ``phenotype_probability`` after its own training (200
+   epochs on its exact MI, ``genevector_mi``; ``--peer-epochs``; skipped if the peer is not
+   installed). Accuracy and macro-F1 over the 7 true types (unassigned counts as wrong), expected
    calibration error (ECE, 10 bins) and mean top probability, the commonest confusions, seconds.
 3. Planted types held out from the calibration (seeds 10-12), the same marker sets: ``annotate``
    (default temperature) against ``score_genes`` + argmax on log-normalised values; accuracy,
    macro-F1 and ECE.
-4. Speed: ``annotate`` on 1,000,000 cells x 50 dims, 10 types, per cell and per group.
-
-genevector 1.0.0's ``phenotype_probability`` is not run here (the issue measured it at 0.631 accuracy,
-0.487 macro-F1, 198 s on this task).
+4. wu2020 (scirpy's 200 T cells, 2,000 HVGs): ``cluster_orig`` collapsed to CD4 T, CD8 T and Treg
+   (the mitochondrial-high cluster left out), literature markers (``WU2020_MARKERS``), ``annotate``
+   against ``score_genes`` + argmax. The peer is not run here: at 2,000 genes it trains at about
+   5.4 s per epoch (benchmarks/embedding.py), some 18 minutes for 200 epochs.
+5. Speed: ``annotate`` on 1,000,000 cells x 50 dims, 10 types, per cell and per group.
 """
 
 from __future__ import annotations
@@ -132,23 +135,40 @@ def planted() -> list[dict]:
     return rows
 
 
-def pbmc68k() -> list[dict]:
+def genevector_phenotypes(adata, markers: dict, epochs: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Run genevector 1.0.0's ``phenotype_probability`` after its own training on its exact MI (``genevector_mi``).
+
+    Returns the assigned types and probabilities in ``adata``'s cell order, and the seconds of training
+    (model and cell embedding) plus assignment.
+    """
+    import geneverse as gv
+    from quality import genevector_cell_embedding
+
+    gv.tl.coexpression(adata, "genevector_mi", layer="counts", progress=False, use_cache=False)
+    mi = gv.get.coexpression(adata, "gv_genevector_mi")
+    peer, cells, trained, embedded = genevector_cell_embedding(adata, mi, epochs)
+    started = time.perf_counter()
+    upper = {t: [g.upper() for g in genes] for t, genes in markers.items()}
+    peer.phenotype_probability(cells, upper)
+    seconds = trained + embedded + time.perf_counter() - started
+    order = cells.obs_names.get_indexer(adata.obs_names)
+    if (order < 0).any():
+        raise RuntimeError("genevector dropped cells from its cell embedding")
+    probs = cells.obs[[f"{t} Pseudo-probability" for t in markers]].to_numpy(dtype=float)[order]
+    return cells.obs["genevector"].astype(str).to_numpy()[order], probs, seconds
+
+
+def scorer(dataset: str, truth: np.ndarray, types: list[str], rows: list[dict]):
+    """A function that scores one method's assignment against ``truth`` and appends a row to ``rows``."""
     import pandas as pd
-    import scanpy as sc
     from sklearn.metrics import accuracy_score, f1_score
 
-    import geneverse as gv
     from geneverse._core._annotate import expected_calibration_error
-
-    adata = gv.datasets.pbmc68k()
-    truth = adata.obs["bulk_labels"].map(COLLAPSE).astype(str).to_numpy()
-    markers = gv.datasets.pbmc_markers()
-    types = list(markers)
-    rows = []
 
     def score(name: str, predicted, seconds: float, probs=None) -> None:
         predicted = np.asarray(predicted, dtype=str)
         row = {
+            "dataset": dataset,
             "method": name,
             "accuracy": float(accuracy_score(truth, predicted)),
             "macro_f1": float(f1_score(truth, predicted, labels=types, average="macro", zero_division=0)),
@@ -162,9 +182,77 @@ def pbmc68k() -> list[dict]:
         rows.append(row)
         ece = f", ECE {row['ece']:.3f}, mean top p {row['mean_top_probability']:.3f}" if "ece" in row else ""
         print(
-            f"pbmc68k {name:40s} accuracy {row['accuracy']:.3f}, macro-F1 {row['macro_f1']:.3f}{ece}, {seconds:.1f} s",
+            f"{dataset} {name:40s} accuracy {row['accuracy']:.3f}, macro-F1 {row['macro_f1']:.3f}{ece}, "
+            f"{seconds:.1f} s",
             flush=True,
         )
+
+    return score
+
+
+#: wu2020's clusters (cluster_orig) collapsed to three T-cell types; "3.1-MT" (mitochondrial-high) is left out.
+WU2020_MARKERS = {  # literature markers: Zheng et al. 2017 (Cell 169:1342), Szabo et al. 2019 (Nat Commun 10:4706)
+    "CD4 T": ["CD4", "CD40LG", "IL7R", "TCF7", "CCR7", "LTB"],
+    "CD8 T": ["CD8A", "CD8B", "GZMK", "NKG7", "CCL5", "GZMA"],
+    "Treg": ["FOXP3", "IL2RA", "CTLA4", "TNFRSF4", "TNFRSF18", "BATF"],
+}
+
+
+def wu2020_types() -> list[dict]:
+    """Annotate scirpy's 200 wu2020 T cells (2,000 HVGs): CD4 T, CD8 T and Treg from markers; score_genes against annotate."""
+    import scanpy as sc
+
+    import geneverse as gv
+    from quality import wu2020
+
+    adata, label_key = wu2020()
+    clusters = adata.obs[label_key].astype(str)
+    truth = np.where(clusters.str.startswith("4.6"), "Treg", np.where(clusters.str.startswith("4."), "CD4 T", "CD8 T"))
+    keep = ~clusters.str.startswith("3.").to_numpy()
+    adata, truth = adata[keep].copy(), truth[keep]
+    present = {t: [g for g in genes if g in adata.var_names] for t, genes in WU2020_MARKERS.items()}
+    print(f"wu2020: {adata.n_obs} cells; markers among the 2,000 HVGs: {present}", flush=True)
+    types = list(WU2020_MARKERS)
+    rows: list[dict] = []
+    score = scorer("wu2020", truth, types, rows)
+    started = time.perf_counter()
+    scored = adata.copy()
+    for cell_type, genes in present.items():
+        sc.tl.score_genes(scored, genes, score_name=cell_type, random_state=0)
+    score(
+        "scanpy score_genes + argmax",
+        np.array(types)[scored.obs[types].to_numpy().argmax(axis=1)],
+        time.perf_counter() - started,
+    )
+    started = time.perf_counter()
+    gv.tl.coexpression(adata, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(adata, progress=False)
+    gv.tl.cell_embed(adata, layer="counts", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # markers outside the HVGs: listed above
+        gv.tl.annotate(adata, WU2020_MARKERS)
+    probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
+    score("geneverse annotate, per cell", adata.obs["gv_cell_type"], time.perf_counter() - started, probs)
+    return rows
+
+
+def pbmc68k(peer_epochs: int | None) -> list[dict]:
+    import scanpy as sc
+
+    import geneverse as gv
+
+    adata = gv.datasets.pbmc68k()
+    truth = adata.obs["bulk_labels"].map(COLLAPSE).astype(str).to_numpy()
+    markers = gv.datasets.pbmc_markers()
+    types = list(markers)
+    rows: list[dict] = []
+    score = scorer("pbmc68k", truth, types, rows)
+    if peer_epochs:
+        try:
+            labels, probs, seconds = genevector_phenotypes(adata.copy(), markers, peer_epochs)
+            score(f"genevector phenotype_probability ({peer_epochs} epochs)", labels, seconds, probs)
+        except ImportError as error:
+            print(f"genevector not run: {error} (`make peer`)", flush=True)
 
     started = time.perf_counter()
     scored = adata.copy()
@@ -236,11 +324,18 @@ def speed() -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results", help="folder for annotate.json")
+    parser.add_argument("--peer-epochs", type=int, default=200, help="genevector's epochs (0: not run; default 200)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)
     from geneverse._files import write_text
 
-    results = {"calibration": calibrate(), "planted": planted(), "pbmc68k": pbmc68k(), "speed": speed()}
+    results = {
+        "calibration": calibrate(),
+        "planted": planted(),
+        "pbmc68k": pbmc68k(args.peer_epochs),
+        "wu2020": wu2020_types(),
+        "speed": speed(),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "annotate.json", json.dumps(results, indent=1))

@@ -45,8 +45,12 @@ def scores(representation: np.ndarray, labels: np.ndarray) -> dict:
     return gv.bench.cell_scores(cells, "label", "rep", n_clusters=n_clusters).loc["rep"].to_dict()
 
 
-def genevector_cells(adata, mi, epochs: int) -> tuple[np.ndarray, float]:
-    """The peer's own pipeline on the same MI target: train, GeneEmbedding('average'), CellEmbedding."""
+def genevector_cell_embedding(adata, mi, epochs: int) -> tuple:
+    """The peer's own pipeline on the same MI target: train, GeneEmbedding('average'), CellEmbedding.
+
+    Returns the peer's ``CellEmbedding``, its AnnData of cell vectors (``obsm['X_genevector']``) and
+    the seconds of training and of the cell embedding.
+    """
     import anndata as ad
     import torch
     from genevector.data import GeneVectorDataset
@@ -61,14 +65,23 @@ def genevector_cells(adata, mi, epochs: int) -> tuple[np.ndarray, float]:
     counts = ad.AnnData(X=adata.layers["counts"].copy(), obs=adata.obs[[]].copy(), var=adata.var[[]].copy())
     with tempfile.TemporaryDirectory() as folder:
         vec = str(Path(folder) / "genes.vec")
+        started = time.perf_counter()
         dataset = GeneVectorDataset(counts, device="cpu", mi_scores=side_loaded, use_cache=False)
         batch = len(names) * (len(names) - 1) // 2  # its batch when it computes the scores itself
         model = GeneVector(dataset, output_file=vec, emb_dimension=100, c=100.0, batch_size=batch)
         model.train(epochs, threshold=1e-6, update_interval=10**9)
         embedding = GeneEmbedding(vec, dataset, vector="average")
+        trained = time.perf_counter() - started
         started = time.perf_counter()
-        cells = CellEmbedding(dataset, embedding).get_adata()
+        peer = CellEmbedding(dataset, embedding)
+        cells = peer.get_adata()
         seconds = time.perf_counter() - started
+    return peer, cells, trained, seconds
+
+
+def genevector_cells(adata, mi, epochs: int) -> tuple[np.ndarray, float]:
+    """The peer's cell vectors in ``adata``'s cell order, and the seconds of its cell embedding."""
+    _, cells, _, seconds = genevector_cell_embedding(adata, mi, epochs)
     order = cells.obs_names.get_indexer(adata.obs_names)
     if (order < 0).any():
         raise RuntimeError("genevector dropped cells from its cell embedding")

@@ -166,6 +166,28 @@ def test_annotate_command(tmp_path, capsys):
     assert (result.obs["gv_cell_type"].astype(str) == result.obs["cell_type"].astype(str)).mean() > 0.8
 
 
+def test_batch_correct_command(tmp_path, capsys):
+    import geneverse as gv
+
+    data = gv.datasets.synthetic(600, 80, 3, seed=0, genes_per_program=15, n_batches=2)
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    path, output = tmp_path / "in.h5ad", tmp_path / "out.h5ad"
+    data.write_h5ad(path)
+    code = main(
+        ["batch-correct", str(path), "--batch-key", "batch", "--layer", "counts", "--output", str(output),
+         "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    before, after = (float(x) for x in printed.split("neighbours ")[1].split(" of")[0].split(" -> "))
+    assert after > before + 0.3, printed
+    result = ad.read_h5ad(output)
+    assert {"X_gv_cells", "X_gv_corrected"} <= set(result.obsm)
+    assert result.uns["gv"]["X_gv_corrected"]["params"]["batch_key"] == "batch"
+    assert "X_gv_corrected" not in ad.read_h5ad(path).obsm  # the input is untouched with --output
+
+
 def _bad_arguments(folder):
     """Each: arguments, a phrase of the one-line error. ``IN`` is a valid .h5ad input."""
     missing = folder / "missing"
@@ -196,6 +218,8 @@ def _bad_arguments(folder):
         (["demo", "--out", "TEXT"], "is a file"),
         (["annotate", "IN", "--markers", str(missing / "m.csv")], "no such file"),
         (["annotate", "IN", "--markers", "pbmc", "--min-probability", "2"], "--min-probability must be in [0, 1]"),
+        (["batch-correct", "IN", "--batch-key", "nope"], "No obs column 'nope'"),
+        (["batch-correct", str(missing / "x.h5ad"), "--batch-key", "b"], "no such file"),
     ]
 
 

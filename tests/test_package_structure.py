@@ -114,6 +114,11 @@ def _run_every_writer() -> dict[str, dict]:
     records["tl.cell_embed"] = adata.uns[Key.UNS][Key.cell_record(Key.CELL_VECTORS)]
     gv.tl.annotate(adata, {"A": ["g0", "g1"], "B": ["g2", "g3"]})
     records["tl.annotate"] = adata.uns[Key.UNS][Key.CELL_TYPE]
+    adata.obs["batch"] = ["b0", "b1"] * (adata.n_obs // 2)
+    gv.tl.batch_correct(adata, "batch", progress=False)
+    records["tl.batch_correct"] = adata.uns[Key.UNS][Key.CORRECTED]
+    gv.tl.gene_network(adata, n_neighbors=3)
+    records["tl.gene_network"] = adata.uns[Key.UNS][Key.NETWORK]
     texts = {g: f"gene {g} of a synthetic test" for g in adata.var_names}
     gv.tl.text_embed(adata, texts, progress=False)
     records["tl.text_embed"] = adata.uns[Key.UNS][Key.TEXT_VECTORS]

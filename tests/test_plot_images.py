@@ -35,6 +35,12 @@ def plotted():
     gv.tl.cell_embed(adata, layer="counts", progress=False)
     sc.pp.neighbors(adata, use_rep="gv_programs", n_neighbors=10, random_state=0)
     sc.tl.umap(adata, random_state=0)
+    program = adata.var["program"].astype(str)
+    markers = {f"type{p}": list(adata.var_names[(program == f"P{p}").to_numpy()][:4]) for p in range(3)}
+    gv.tl.annotate(adata, markers)
+    gv.tl.gene_network(adata, n_neighbors=4)
+    adata.obs["batch"] = ["b0", "b1", "b2"] * (adata.n_obs // 3)
+    gv.tl.batch_correct(adata, "batch", progress=False)
     return adata
 
 
@@ -44,6 +50,8 @@ PLOTS = {
     "gene_map": lambda a, ax: gv.pl.gene_map(a, method="umap", seed=0, ax=ax, show=False),
     "cell_map": lambda a, ax: gv.pl.cell_map(a, color="cell_type", seed=0, ax=ax, show=False),
     "similarity_heatmap": lambda a, ax: gv.pl.similarity_heatmap(a, programs=["P0", "P1"], ax=ax, show=False),
+    "gene_network": lambda a, ax: gv.pl.gene_network(a, seed=0, ax=ax, show=False),
+    "confusion": lambda a, ax: gv.pl.confusion(a, "cell_type", ax=ax, show=False),
 }
 
 
@@ -85,3 +93,17 @@ def test_program_scores_draw_into_given_axes(plotted):
     with pytest.raises(ValueError, match="need 4"):
         gv.pl.programs(plotted, ["P0", "P1"], ax=axes[0], show=False)
     plt.close(figure)
+
+
+def test_cell_type_probabilities_match_their_baseline(plotted, tmp_path):
+    with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
+        axes = gv.pl.cell_type_probabilities(plotted, basis="spatial", show=False)
+        assert len(axes) == 3
+        _check(axes[0].figure, "cell_type_probabilities", tmp_path)
+
+
+def test_batch_mixing_matches_its_baseline(plotted, tmp_path):
+    with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
+        axes = gv.pl.batch_mixing(plotted, "batch", label_key="cell_type", seed=0, show=False)
+        assert len(axes) == 4
+        _check(axes[0].figure, "batch_mixing", tmp_path)

@@ -182,3 +182,39 @@ def test_cli_view(tmp_path, capsys):
     assert "view" in build_parser().format_help()
     assert main(["view", str(tmp_path / "missing.h5ad")]) == 2
     assert "No such file" in capsys.readouterr().err
+
+
+def test_cell_types_and_their_probabilities(make_napari_viewer, tissue):
+    annotated = tissue.copy()
+    markers = {f"type{p}": list(annotated.var_names[annotated.var["program"] == f"P{p}"][:5]) for p in range(3)}
+    gv.tl.cell_embed(annotated, layer="counts", progress=False)
+    gv.tl.annotate(annotated, markers, min_probability=0.6)
+    annotated.obs.iloc[:5, annotated.obs.columns.get_loc("gv_cell_type")] = "unassigned"  # some for sure
+    _viewer, widget = open_view(make_napari_viewer, annotated)
+    assert widget._cell_type.choices == ("all types", "type0", "type1", "type2")
+    widget._kind.value = "cell type"  # the type list starts at "all types"
+    assert widget.layer.metadata["shown"] == ("cell type", "all types")
+    labels = annotated.obs["gv_cell_type"].astype(str).to_numpy()
+    colours = np.asarray(widget.layer.face_color)[:, :3]
+    for label in np.unique(labels):  # one colour per type, and different types differ
+        assert np.ptp(colours[labels == label], axis=0).max() < 1e-6, label
+    assert len({tuple(np.round(colours[labels == label][0], 3)) for label in np.unique(labels)}) == len(
+        np.unique(labels)
+    )
+    np.testing.assert_allclose(colours[labels == "unassigned"][0], [0xBD / 255] * 3, atol=1e-3)
+    widget._kind.value = "gene"
+    widget._cell_type.value = "type1"  # choosing a type switches the view to cell types
+    assert widget._kind.value == "cell type"
+    probability = annotated.obsm["gv_cell_type_probabilities"]["type1"].to_numpy()
+    position = colormap_position(widget.layer.face_color)
+    np.testing.assert_allclose(position, expected_position(probability, _data.contrast_limits(probability)), atol=0.01)
+    widget._kind.value = "program"  # back to a program: a colormap again
+    widget._program.value = "P1"
+    assert spearmanr(colormap_position(widget.layer.face_color), annotated.obsm["gv_programs"]["P1"]).statistic > 0.95
+
+
+def test_cell_type_view_without_annotation_says_how(make_napari_viewer, tissue):
+    _viewer, widget = open_view(make_napari_viewer, tissue)
+    assert widget._cell_type.choices == ()
+    widget._kind.value = "cell type"
+    assert "gv.tl.annotate" in widget.message

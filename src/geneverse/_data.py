@@ -293,7 +293,9 @@ def program_scores(adata: Any, key: str = Key.SCORES, *, mod: str | None = None)
 
 
 @shared_docs
-def cell_vectors(adata: Any, key: str = Key.CELL_VECTORS, *, mod: str | None = None) -> np.ndarray:
+def cell_vectors(
+    adata: Any, key: str = Key.CELL_VECTORS, *, mod: str | None = None, finite: bool = False
+) -> np.ndarray:
     """Cell vectors from ``obsm[key]`` (written by :func:`geneverse.tl.cell_embed`) as a float64 array.
 
     Parameters
@@ -302,6 +304,8 @@ def cell_vectors(adata: Any, key: str = Key.CELL_VECTORS, *, mod: str | None = N
     key
         ``obsm`` key.
     {doc_mod}
+    finite
+        Raise a ``ValueError`` if a vector holds NaN or infinite values.
 
     Returns
     -------
@@ -313,4 +317,10 @@ def cell_vectors(adata: Any, key: str = Key.CELL_VECTORS, *, mod: str | None = N
             f"No cell vectors obsm[{key!r}]; run `gv.tl.cell_embed(adata, key_added={key!r})` first. "
             f"obsm keys: {list(modality.obsm.keys())}."
         )
-    return _float_matrix(modality.obsm[key], f"obsm[{key!r}]", "cells x dims")
+    values = _float_matrix(modality.obsm[key], f"obsm[{key!r}]", "cells x dims")
+    if finite and not np.all(np.isfinite(values)):
+        bad = int((~np.isfinite(values)).any(axis=1).sum())
+        raise ValueError(
+            f"obsm[{key!r}] has NaN or infinite values in {bad} cells; rerun `gv.tl.cell_embed` (or drop those cells)."
+        )
+    return values

@@ -13,6 +13,8 @@ default                    slot        written by
 ``gv_program``             ``var``     :func:`geneverse.tl.programs` (column, and its record)
 ``gv_programs``            ``obsm``    :func:`geneverse.tl.score_programs` (cells x programs)
 ``gv_cell_type``           ``obs``     :func:`geneverse.tl.annotate` (and ``obsm`` ``_probabilities``)
+``X_gv_corrected``         ``obsm``    :func:`geneverse.tl.batch_correct` (batch-corrected cell vectors)
+``gv_network``             ``varp``    :func:`geneverse.tl.gene_network` (``_connectivities``)
 ``X_genept``               ``varm``    :func:`geneverse.tl.text_embed`
 ``X_bedspace``             ``varm``    :func:`geneverse.regions.train` (and ``obsm`` for sets)
 ``X_emb``                  ``varm``    :func:`geneverse.io.read_embeddings` (imported vectors)
@@ -43,6 +45,11 @@ class Key:
     #: Cell types from markers: an ``obs`` column; probabilities in ``obsm[CELL_TYPE + PROBABILITIES_SUFFIX]``.
     CELL_TYPE = "gv_cell_type"
     PROBABILITIES_SUFFIX = "_probabilities"
+    #: Batch-corrected cell vectors in ``obsm``.
+    CORRECTED = "X_gv_corrected"
+    #: Gene network: ``varp[NETWORK + "_connectivities"]`` and its record.
+    NETWORK = "gv_network"
+    CONNECTIVITIES_SUFFIX = "_connectivities"
     #: Text-derived gene vectors in ``varm``.
     TEXT_VECTORS = "X_genept"
     #: BEDspace region (``varm``) and set (``obsm``) vectors.

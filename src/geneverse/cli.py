@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -225,6 +226,56 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cells_if_missing(adata: Any, args: argparse.Namespace) -> None:
+    """Embed the cells with the gene vectors the file holds, unless ``obsm[args.cells_key]`` exists."""
+    import geneverse as gv
+
+    if args.cells_key not in adata.obsm:
+        gv.tl.cell_embed(
+            adata, args.vectors_key, layer=args.layer, key_added=args.cells_key, progress=not args.no_progress
+        )
+
+
+def _batch_correct(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import geneverse as gv
+
+    from ._files import write_h5ad
+    from .tl._batch import batch_codes
+
+    output = _input_and_output(args)
+    adata = _read(args.input)
+    batch_codes(adata, args.batch_key, args.reference)  # batches checked before embedding the cells
+    _cells_if_missing(adata, args)
+    gv.tl.batch_correct(
+        adata,
+        args.batch_key,
+        cells_key=args.cells_key,
+        key_added=args.key_added,
+        reference=args.reference,
+        progress=not args.no_progress,
+    )
+    write_h5ad(adata, output)  # atomic: the input survives a failed write
+    record = gv.get.record(adata, args.key_added)
+    print(f"obsm[{args.key_added!r}]: {len(record['batches'])} batches, {record['rounds']} rounds; wrote {output}")
+    # a summary on at most 20,000 cells: the file is written whatever it says
+    cells = np.random.default_rng(0).permutation(adata.n_obs)[:20_000]
+    batches = adata.obs[args.batch_key].to_numpy()[cells]
+    try:
+        before, after = (
+            gv.bench.batch_mixing(adata.obsm[key][cells], batches) for key in (args.cells_key, args.key_added)
+        )
+    except ValueError as error:
+        print(f"(no mixing summary: {error})")
+    else:
+        print(
+            f"cross-batch neighbours {before:.2f} -> {after:.2f} of perfect mixing (over {len(cells)} cells; "
+            "types found in one batch cannot mix)"
+        )
+    return 0
+
+
 def _annotate(args: argparse.Namespace) -> int:
     import geneverse as gv
 
@@ -237,10 +288,7 @@ def _annotate(args: argparse.Namespace) -> int:
         raise ValueError(f"--min-probability must be in [0, 1], got {args.min_probability}.")
     adata = _read(args.input)
     markers = gv.datasets.pbmc_markers() if args.markers == "pbmc" else args.markers
-    if args.cells_key not in adata.obsm:  # embed the cells first, with the gene vectors the file holds
-        gv.tl.cell_embed(
-            adata, args.vectors_key, layer=args.layer, key_added=args.cells_key, progress=not args.no_progress
-        )
+    _cells_if_missing(adata, args)
     gv.tl.annotate(
         adata,
         markers,
@@ -439,6 +487,20 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
     annotate.add_argument("--no-progress", action="store_true", help="hide progress bars")
     annotate.set_defaults(func=_annotate)
+
+    batch = sub.add_parser("batch-correct", help="batch-corrected cell vectors into an .h5ad file's obsm")
+    batch.add_argument("input", help="an .h5ad with gene vectors in varm (from `geneverse embed`)")
+    batch.add_argument("--batch-key", required=True, help="obs column of the batches (samples, donors, runs)")
+    batch.add_argument("--reference", default=None, help="a batch left in place (the others move onto it)")
+    batch.add_argument("--vectors-key", default="X_gv", help="varm key of the gene vectors (default X_gv)")
+    batch.add_argument(
+        "--cells-key", default="X_gv_cells", help="obsm key of the cell vectors; made by cell_embed if absent"
+    )
+    batch.add_argument("--layer", default=None, help="layer for cell_embed when it runs (e.g. counts)")
+    batch.add_argument("--key-added", default="X_gv_corrected", help="obsm key (default X_gv_corrected)")
+    batch.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
+    batch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    batch.set_defaults(func=_batch_correct)
 
     similar = sub.add_parser("similar", help="genes with the most similar vectors")
     _add_query_options(similar, "GENE")

@@ -35,6 +35,38 @@ def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int = 20
     return graph
 
 
+def cosine_threshold_graph(
+    vectors: np.ndarray, threshold: float, max_edges: int, block_size: int = 2048
+) -> sp.csr_matrix:
+    """Symmetric graph of every gene pair whose cosine similarity is at least ``threshold`` (> 0).
+
+    Weights are the cosines; no self loops. Blocks of rows keep memory at O(block x genes), and
+    more than ``max_edges`` edges (counting each pair once) raise before the graph is built.
+    """
+    unit = unit_rows(vectors)
+    n = len(unit)
+    rows, cols, weights = [], [], []
+    n_edges = 0
+    for start in range(0, n, block_size):
+        block = np.arange(start, min(start + block_size, n))
+        similarity = unit[block] @ unit.T
+        similarity[np.arange(n)[None, :] <= block[:, None]] = 0.0  # each pair once (column > row)
+        i, j = np.nonzero(similarity >= threshold)
+        n_edges += len(i)
+        if n_edges > max_edges:
+            raise ValueError(
+                f"More than {max_edges:,} gene pairs have a cosine >= {threshold}; raise the threshold, "
+                "use n_neighbors, or raise max_edges."
+            )
+        rows.append(block[i])
+        cols.append(j)
+        weights.append(similarity[i, j])
+    upper = sp.csr_matrix(
+        (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float64
+    )
+    return (upper + upper.T).tocsr()
+
+
 #: Leiden iterations (``sc.tl.leiden(flavor="igraph")``'s choice); recorded with every result.
 LEIDEN_ITERATIONS = 2
 

@@ -23,6 +23,74 @@ def _representation(adata: Any, key: str) -> np.ndarray:
     return values
 
 
+def _codes(values: Any, name: str) -> np.ndarray:
+    """Integer codes of labels; a missing label raises (factorize would give it -1, the last group)."""
+    codes, _ = pd.factorize(np.asarray(values, dtype=object))
+    if (codes < 0).any():
+        raise ValueError(f"{name} hold {int((codes < 0).sum())} missing values; drop those cells or label them.")
+    return codes
+
+
+def _other_neighbours(representation: np.ndarray, k: int) -> np.ndarray:
+    """Each cell's ``k`` nearest other cells (Euclidean), cells x k indices."""
+    from sklearn.neighbors import NearestNeighbors
+
+    check_positive_int("k", k)
+    n_cells = len(representation)
+    if n_cells <= k:
+        raise ValueError(f"k={k} needs more than {k} cells; got {n_cells}.")
+    _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(representation).kneighbors(representation)
+    # drop each cell itself; with duplicated points it may not come first (or at all): remove it by
+    # identity, else the farthest of the k + 1
+    is_self = neighbours == np.arange(n_cells)[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    return neighbours[~is_self].reshape(n_cells, k)
+
+
+def batch_mixing(
+    representation: np.ndarray, batches: np.ndarray, labels: np.ndarray | None = None, k: int = 15
+) -> float:
+    """Cross-batch neighbours relative to perfect mixing: 1 when batches mix fully, 0 when apart.
+
+    For each cell, the share of its ``k`` nearest other cells from another batch, divided (over all
+    cells) by the share expected if batches were perfectly mixed. With ``labels`` (cell types),
+    only types present in two or more batches count, and perfect mixing means a cell's neighbours
+    come from the batches in its own type's proportions: a type found in one batch cannot mix
+    and is left out, as in scib's iLISI over shared types.
+
+    Parameters
+    ----------
+    representation
+        Cells x dims.
+    batches
+        One batch per cell.
+    labels
+        One cell type per cell, or ``None`` (all cells one type).
+    k
+        Neighbours per cell.
+
+    Returns
+    -------
+    ``sum(observed other-batch share) / sum(expected share)`` over the counted cells.
+    """
+    batch_codes = _codes(batches, "batches")
+    type_codes = np.zeros(len(batch_codes), dtype=np.intp) if labels is None else _codes(labels, "labels")
+    if len(batch_codes) != len(representation) or len(type_codes) != len(representation):
+        raise ValueError("representation, batches and labels must have one entry per cell.")
+    counts = np.zeros((type_codes.max() + 1, batch_codes.max() + 1))
+    np.add.at(counts, (type_codes, batch_codes), 1.0)
+    shared = (counts > 0).sum(axis=1) >= 2
+    keep = shared[type_codes]
+    if not keep.any():
+        raise ValueError("No cell type is present in two batches; there is no mixing to measure.")
+    rep, batch_codes, type_codes = representation[keep], batch_codes[keep], type_codes[keep]
+    others = _other_neighbours(rep, k)
+    observed = (batch_codes[others] != batch_codes[:, None]).mean(axis=1)
+    in_type = counts[type_codes].sum(axis=1)
+    expected = (in_type - counts[type_codes, batch_codes]) / (in_type - 1.0)  # the cell itself is no neighbour
+    return float(observed.sum() / expected.sum())
+
+
 def knn_accuracy(representation: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
     """Share of cells whose label is the majority label of their ``k`` nearest other cells (Euclidean).
 
@@ -39,18 +107,8 @@ def knn_accuracy(representation: np.ndarray, labels: np.ndarray, k: int = 10) ->
     -------
     Accuracy in [0, 1].
     """
-    from sklearn.neighbors import NearestNeighbors
-
-    check_positive_int("k", k)
-    codes, _ = pd.factorize(np.asarray(labels))
-    if len(codes) <= k:
-        raise ValueError(f"k={k} needs more than {k} cells; got {len(codes)}.")
-    _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(representation).kneighbors(representation)
-    # drop each cell itself; with duplicated points it may not come first (or at all): remove it by
-    # identity, else the farthest of the k + 1
-    is_self = neighbours == np.arange(len(codes))[:, None]
-    is_self[~is_self.any(axis=1), -1] = True
-    others = neighbours[~is_self].reshape(len(codes), k)
+    codes = _codes(labels, "labels")
+    others = _other_neighbours(representation, k)
     votes = np.zeros((len(codes), codes.max() + 1))
     weights = 1.0 + 1e-6 * np.arange(k, 0, -1)  # break ties towards the nearest neighbours
     np.add.at(votes, (np.repeat(np.arange(len(codes)), k), codes[others].ravel()), np.tile(weights, len(codes)))

@@ -109,6 +109,8 @@ def synthetic(
     rare_fraction: float = 0.01,
     n_batches: int = 1,
     batch_effect: float = 0.5,
+    batch_depth: float = 0.0,
+    batch_specific_types: int = 0,
     mean_counts: float | None = None,
     fold_change: float = 4.0,
     dispersion: float | None = None,
@@ -156,6 +158,12 @@ def synthetic(
         gene by its own factor ``exp(N(0, batch_effect))``, a technical effect across all genes.
     batch_effect
         Standard deviation of the log batch factors.
+    batch_depth
+        Standard deviation of a log depth factor per batch (sequencing depth differs between batches;
+        every gene of a batch's cells is scaled by it). 0: no depth change.
+    batch_specific_types
+        The first ``batch_specific_types`` cell types each occur in one batch only (type ``t`` in
+        batch ``t % n_batches``), as a cell type present in some samples only.
     mean_counts
         Median baseline mean count per gene and cell; sets the sparsity (default 0.08 for single
         cells, about 10% nonzero like droplet data after gene selection; 100 for bulk).
@@ -206,6 +214,14 @@ def synthetic(
     n_batches = check_positive_int("n_batches", n_batches)
     if not np.isfinite(batch_effect) or batch_effect < 0:
         raise ValueError(f"batch_effect must be a non-negative number, got {batch_effect!r}.")
+    if not np.isfinite(batch_depth) or batch_depth < 0:
+        raise ValueError(f"batch_depth must be a non-negative number, got {batch_depth!r}.")
+    if not isinstance(batch_specific_types, int | np.integer) or not 0 <= batch_specific_types < n_programs:
+        raise ValueError(
+            f"batch_specific_types must be an integer in [0, n_programs - 1], got {batch_specific_types!r}."
+        )
+    if (batch_depth or batch_specific_types) and n_batches < 2:
+        raise ValueError("batch_depth and batch_specific_types need n_batches >= 2.")
     if not isinstance(rare_programs, int | np.integer) or not 0 <= rare_programs < n_programs:
         raise ValueError(f"rare_programs must be an integer in [0, n_programs - 1], got {rare_programs!r}.")
     if rare_programs and (spatial or not 0.0 < rare_fraction * rare_programs < 1.0):
@@ -241,7 +257,11 @@ def synthetic(
     batch = None
     if n_batches > 1:
         batch = rng.integers(0, n_batches, size=n_cells)
+        for t in range(int(batch_specific_types)):
+            batch[cell_type == t] = t % n_batches
         mean *= np.exp(rng.normal(0.0, batch_effect, size=(n_batches, n_genes)))[batch]
+        if batch_depth:
+            mean *= rng.lognormal(0.0, batch_depth, size=n_batches)[batch, None]
     effect_genes = None
     if neighbor_effect:
         if not spatial:
@@ -310,6 +330,8 @@ def synthetic(
         "rare_fraction": float(rare_fraction),
         "n_batches": int(n_batches),
         "batch_effect": float(batch_effect),
+        "batch_depth": float(batch_depth),
+        "batch_specific_types": int(batch_specific_types),
         "spatial": bool(spatial),
         "neighbor_effect": [] if effect_genes is None else [str(var.index[g]) for g in effect_genes],
         "n_clones": int(n_clones),

@@ -127,5 +127,5 @@ def build_clonotype_graph(
         "n_connected_cells": int((degree > 0).sum()),
         "n_edges": int(graph.nnz),
     }
-    obsp = {f"{key_added}_connectivities": graph}
+    obsp = {f"{key_added}{Key.CONNECTIVITIES_SUFFIX}": graph}
     return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, obsp=obsp)

@@ -197,9 +197,7 @@ def annotate(
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}.")
     vectors = gene_vectors(modality, vectors_key)
-    cells = cell_vectors(modality, cells_key)
-    if not np.all(np.isfinite(cells)):
-        raise ValueError(f"obsm[{cells_key!r}] has NaN or infinite values; rerun `gv.tl.cell_embed`.")
+    cells = cell_vectors(modality, cells_key, finite=True)
     same_space(cells, vectors, cells_key, vectors_key)
     groups = None if groupby is None else group_labels(modality, groupby)
 

@@ -61,7 +61,7 @@ def predictive_genes(
     check_positive_int("n", n)
     labels = group_labels(modality, groupby)
     vectors = gene_vectors(modality, vectors_key)
-    cells = cell_vectors(modality, cells_key)
+    cells = cell_vectors(modality, cells_key, finite=True)
     same_space(cells, vectors, cells_key, vectors_key)
     usable = np.flatnonzero(valid_rows(vectors))
     names = np.asarray(gene_names(modality, gene_symbols), dtype=object)[usable]

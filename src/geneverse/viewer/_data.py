@@ -213,6 +213,58 @@ def program_values(adata: AnnData, program: str, scores_key: str = DEFAULT_SCORE
     return scores[program].to_numpy(dtype=float)
 
 
+#: The cell-type choice that colours cells by their assigned type (the others show one type's probability).
+ALL_TYPES = "all types"
+
+
+def cell_type_choices(adata: AnnData, key: str = Key.CELL_TYPE) -> list[str]:
+    """What the cell-type view offers: all types (``obs[key]``), then each type's probability, if annotated.
+
+    Parameters
+    ----------
+    adata
+        The cells.
+    key
+        The ``key_added`` of :func:`geneverse.tl.annotate`.
+
+    Returns
+    -------
+    ``[ALL_TYPES, type, ...]``, or an empty list when ``obs[key]`` is absent.
+    """
+    if key not in adata.obs:
+        return []
+    slot = f"{key}{Key.PROBABILITIES_SUFFIX}"
+    types = [str(t) for t in pd.DataFrame(adata.obsm[slot]).columns] if slot in adata.obsm else []
+    return [ALL_TYPES, *types]
+
+
+def cell_type_values(adata: AnnData, choice: str, key: str = Key.CELL_TYPE) -> np.ndarray:
+    """The assigned types (``choice == ALL_TYPES``; strings) or one type's probabilities (float64).
+
+    Parameters
+    ----------
+    adata
+        The cells.
+    choice
+        :data:`ALL_TYPES` or a type of ``obsm[key + "_probabilities"]``.
+    key
+        The ``key_added`` of :func:`geneverse.tl.annotate`.
+
+    Returns
+    -------
+    One value per cell.
+    """
+    if key not in adata.obs:
+        raise KeyError(f"No cell types in adata.obs[{key!r}]: run gv.tl.annotate on the AnnData and save it.")
+    if choice == ALL_TYPES:
+        return adata.obs[key].astype(str).to_numpy()
+    slot = f"{key}{Key.PROBABILITIES_SUFFIX}"
+    probabilities = pd.DataFrame(adata.obsm[slot]) if slot in adata.obsm else pd.DataFrame()
+    if choice not in probabilities.columns:
+        raise KeyError(f"No probability of {choice!r} in adata.obsm[{slot!r}]; types: {list(probabilities.columns)}.")
+    return probabilities[choice].to_numpy(dtype=float)
+
+
 def match_gene(adata: AnnData, query: str) -> str | None:
     """The gene named ``query``: exact, else case-insensitive; ``None`` when there is none."""
     if query in adata.var_names:

@@ -20,9 +20,12 @@ from magicgui.widgets import (
 )
 
 from .._data import write_result
+from .._keys import Key
 from .._utils import UNS_KEY
 from ._data import (
     DEFAULT_SCORES_KEY,
+    cell_type_choices,
+    cell_type_values,
     contrast_limits,
     find_gene,
     gene_values,
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
 
 COLORMAPS = ("viridis", "magma", "inferno", "plasma", "turbo", "gray", "red", "blue")
 N_TOP_GENES = 10
+#: Points feature holding the assigned cell types when the layer is coloured by type.
+CELL_TYPE_FEATURE = "gv_cell_type"
+UNASSIGNED_COLOUR = "#bdbdbd"
 
 
 def _score_in_background(adata: AnnData, programs_key: str, scores_key: str) -> tuple[pd.DataFrame, dict]:
@@ -88,10 +94,13 @@ class ProgramWidget(Container):
         self._worker: Any = None
         self._source = ComboBox(label="cells", choices=self._geneverse_layers, nullable=True)
         self._open = FileEdit(label="open .h5ad", mode="r", filter="*.h5ad")
-        self._kind = RadioButtons(label="show", choices=["program", "gene"], value="program", orientation="horizontal")
+        self._kind = RadioButtons(
+            label="show", choices=["program", "gene", "cell type"], value="program", orientation="horizontal"
+        )
         # choices are callables: napari calls reset_choices() on docked magicgui widgets when layers change
         self._program = ComboBox(label="program", choices=self._program_choices)
         self._gene = LineEdit(label="gene")
+        self._cell_type = ComboBox(label="cell type", choices=self._cell_type_choices)
         self._gene.native.setPlaceholderText("type a gene name, Enter to show")
         self._colormap = ComboBox(label="colormap", choices=list(COLORMAPS), value=DEFAULT_COLORMAP)
         self._auto_contrast = CheckBox(text="contrast from 1st-99th percentile", value=True)
@@ -110,6 +119,7 @@ class ProgramWidget(Container):
                 self._kind,
                 self._program,
                 self._gene,
+                self._cell_type,
                 self._colormap,
                 self._auto_contrast,
                 self._contrast,
@@ -133,6 +143,7 @@ class ProgramWidget(Container):
         self._open.changed.connect(self._open_file)
         self._kind.changed.connect(self.show_current)
         self._program.changed.connect(self.show_current)
+        self._cell_type.changed.connect(self._cell_type_chosen)
         self._gene.changed.connect(self._gene_typed)
         self._gene.native.returnPressed.connect(self.show_current)
         self._colormap.changed.connect(self.show_current)
@@ -154,6 +165,15 @@ class ProgramWidget(Container):
     def _program_choices(self, _widget: Any = None) -> list[str]:
         adata = self.adata
         return [] if adata is None else score_programs_available(adata, self._scores_key())
+
+    def _cell_type_choices(self, _widget: Any = None) -> list[str]:
+        adata = self.adata
+        return [] if adata is None else cell_type_choices(adata)
+
+    def _cell_type_chosen(self, _value: Any = None) -> None:
+        if self._cell_type.value is not None:
+            self._kind.value = "cell type"
+            self.show_current()
 
     def _layers_changed(self, _event: Any = None) -> None:
         current = self._source.value
@@ -187,6 +207,8 @@ class ProgramWidget(Container):
     def _source_changed(self, _value: Any = None) -> None:
         adata = self.adata
         self._program.reset_choices()
+        with self._cell_type.changed.blocked():
+            self._cell_type.reset_choices()
         if adata is None:
             self._say("Open an .h5ad file with spatial coordinates, or a layer from the geneverse reader.")
             return
@@ -262,6 +284,11 @@ class ProgramWidget(Container):
             if program is None:
                 return None  # no scores (yet): the message says how to get them
             return str(program), program_values(adata, program, self._scores_key())[cells]
+        if self._kind.value == "cell type":
+            choice = self._cell_type.value
+            if choice is None:
+                raise KeyError("No cell types: run gv.tl.annotate on the AnnData and save it, or show a gene.")
+            return str(choice), cell_type_values(adata, choice)[cells]
         query = str(self._gene.value).strip()
         if not query:
             return None  # nothing chosen yet: keep the message that says what to do
@@ -280,12 +307,17 @@ class ProgramWidget(Container):
         if current is None:
             return
         name, values = current
-        limits = contrast_limits(values) if self._auto_contrast.value else tuple(self._contrast.value)
-        self._set_contrast_range(values, limits)
-        self._colour(self.layer, values, limits)
+        if values.dtype.kind in "OUS":  # assigned types: one colour per type
+            self._colour_types(self.layer, values)
+        else:
+            limits = contrast_limits(values) if self._auto_contrast.value else tuple(self._contrast.value)
+            self._set_contrast_range(values, limits)
+            self._colour(self.layer, values, limits)
         self.layer.metadata["shown"] = (self._kind.value, name)
         genes = top_genes(self.adata, name, N_TOP_GENES, self._scores_key()) if self._kind.value == "program" else []
-        self._top_genes.value = ", ".join(genes) if genes else ("-" if self._kind.value == "gene" else "not recorded")
+        self._top_genes.value = (
+            ", ".join(genes) if genes else ("-" if self._kind.value != "program" else "not recorded")
+        )
         self._say(f"showing {self._kind.value} {name}")
 
     def _colour(self, layer: Any, values: np.ndarray, limits: tuple[float, float]) -> None:
@@ -295,7 +327,30 @@ class ProgramWidget(Container):
         layer.face_colormap = self._colormap.value
         layer.face_contrast_limits = (float(limits[0]), float(limits[1]))
         layer.face_color = OVERLAY_FEATURE
+        if layer.face_color_mode != "colormap":  # after cell types, coloured directly
+            layer.face_color_mode = "colormap"
         layer.refresh_colors(update_color_mapping=False)
+
+    def _colour_types(self, layer: Any, labels: np.ndarray) -> None:
+        """One colour per cell type (tab20, in the order of ``obs``' categories), grey for unassigned."""
+        from matplotlib import colormaps
+        from matplotlib.colors import to_rgba
+
+        from ..tl._annotate import UNASSIGNED
+
+        types = [str(t) for t in pd.unique(labels) if t != UNASSIGNED]
+        adata = self.adata
+        column = adata.obs.get(Key.CELL_TYPE) if adata is not None else None
+        if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
+            order = [str(c) for c in column.cat.categories]
+            types = [t for t in order if t in types] + [t for t in types if t not in order]
+        palette = colormaps["tab20"]
+        colours = np.array([palette(i % 20) for i in range(len(types))] + [to_rgba(UNASSIGNED_COLOUR)])
+        categories = pd.Categorical(labels, categories=[*types, UNASSIGNED])
+        features = layer.features.copy()
+        features[CELL_TYPE_FEATURE] = categories  # shown on hover
+        layer.features = features
+        layer.face_color = colours[categories.codes]  # one RGBA per cell (napari's direct colour mode)
 
     def _set_contrast_range(self, values: np.ndarray, limits: tuple[float, float]) -> None:
         finite = values[np.isfinite(values)]

@@ -1,0 +1,166 @@
+"""gv.tl.batch_correct and gv.bench.batch_mixing: planted batches mixed, cell types kept, bad input refused."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import geneverse as gv
+from geneverse._core._batch import soft_cluster_correct, unit_rows
+from geneverse.bench import batch_mixing, knn_accuracy
+
+
+def offset_cells(n_per: int = 100, n_types: int = 4, n_batches: int = 3, seed: int = 0, dims: int = 10) -> ad.AnnData:
+    """Types as tight clusters on the sphere, each batch shifted by its own offset (of every type alike)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_types, dims)) * 2
+    offsets = rng.normal(size=(n_batches, dims))
+    types = np.repeat(np.arange(n_types), n_per * n_batches)
+    batches = np.tile(np.repeat(np.arange(n_batches), n_per), n_types)
+    vectors = centres[types] + offsets[batches] + 0.25 * rng.normal(size=(len(types), dims))
+    obs = pd.DataFrame(
+        {"batch": pd.Categorical([f"b{b}" for b in batches]), "cell_type": [f"t{t}" for t in types]},
+        index=[f"c{i}" for i in range(len(types))],
+    )
+    return ad.AnnData(X=np.zeros((len(types), 1), dtype=np.float32), obs=obs, obsm={"X_gv_cells": unit_rows(vectors)})
+
+
+def test_offsets_are_removed_and_types_kept():
+    cells = offset_cells()
+    before = batch_mixing(cells.obsm["X_gv_cells"], cells.obs["batch"], cells.obs["cell_type"])
+    gv.tl.batch_correct(cells, "batch", n_clusters=8, ridge=0.1, progress=False)  # a light, fixed penalty
+    after = cells.obsm["X_gv_corrected"]
+    assert after.dtype == np.float32 and after.shape == cells.obsm["X_gv_cells"].shape
+    np.testing.assert_allclose(np.linalg.norm(after, axis=1), 1.0, rtol=1e-5)
+    mixing = batch_mixing(after, cells.obs["batch"], cells.obs["cell_type"])
+    assert before < 0.1 and mixing > 0.9, (before, mixing)
+    default = gv.tl.batch_correct(cells, "batch", n_clusters=8, progress=False, copy=True).obsm["X_gv_corrected"]
+    # the adaptive ridge shrinks offsets in proportion to the cells (docs/batch.md: 0.40 here)
+    assert 0.3 < batch_mixing(default, cells.obs["batch"], cells.obs["cell_type"]) < mixing
+    assert knn_accuracy(after, cells.obs["cell_type"].to_numpy(), k=15) == 1.0
+    record = cells.uns["gv"]["X_gv_corrected"]
+    assert record["kind"] == "batch_correction" and record["converged"]
+    assert list(record["batches"]) == ["b0", "b1", "b2"] and len(record["mean_offset"]) == 3
+
+
+def test_planted_batches_with_a_batch_specific_type():
+    """Gene-specific capture, depth changes, a type in one batch only: mixed, types kept, ahead of the mean shift."""
+    data = gv.datasets.synthetic(1500, 300, 4, seed=3, n_batches=2, batch_depth=0.5, batch_specific_types=1)
+    assert set(data.obs.loc[data.obs["cell_type"] == "type0", "batch"]) == {"batch0"}
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    gv.tl.batch_correct(data, "batch", progress=False)
+    batches, types = data.obs["batch"].to_numpy(), data.obs["cell_type"].to_numpy()
+    raw, corrected = data.obsm["X_gv_cells"], data.obsm["X_gv_corrected"]
+    shifted = raw.astype(np.float64).copy()  # genevector's correction: each batch onto batch0's mean
+    for b in np.unique(batches):
+        shifted[batches == b] += raw[batches == "batch0"].mean(axis=0) - raw[batches == b].mean(axis=0)
+    mixing = batch_mixing(corrected, batches, types)
+    assert batch_mixing(raw, batches, types) < 0.3
+    assert mixing >= 0.65  # 2 batches, a quarter of batch0 in a type of its own (benchmarks/batch.py: 3 batches 0.83)
+    assert mixing > batch_mixing(shifted, batches, types) + 0.3
+    assert knn_accuracy(corrected, types, 15) >= 0.95 * knn_accuracy(raw, types, 15)
+
+
+def test_reference_batch_stays_and_zero_cells_stay_zero():
+    cells = offset_cells(n_per=40)
+    cells.obsm["X_gv_cells"][:3] = 0.0
+    gv.tl.batch_correct(cells, "batch", reference="b1", progress=False)
+    out, start = cells.obsm["X_gv_corrected"], cells.obsm["X_gv_cells"]
+    assert np.all(out[:3] == 0)
+    in_reference = (cells.obs["batch"] == "b1").to_numpy()
+    np.testing.assert_allclose(out[in_reference], start[in_reference], atol=1e-6)
+    assert not np.allclose(out[~in_reference][3:], start[~in_reference][3:], atol=1e-3)
+    assert cells.uns["gv"]["X_gv_corrected"]["params"]["reference"] == "b1"
+
+
+def test_ridge_limits_and_determinism():
+    cells = offset_cells(n_per=40, seed=2)
+    vectors = np.asarray(cells.obsm["X_gv_cells"], dtype=np.float64)
+    codes = cells.obs["batch"].cat.codes.to_numpy()
+    frozen = soft_cluster_correct(vectors, codes, 3, n_clusters=8, ridge=1e12, max_rounds=2)
+    np.testing.assert_allclose(frozen.vectors, vectors, atol=1e-6)  # an infinite penalty removes nothing
+    assert frozen.assignments.shape == (8, len(vectors))
+    np.testing.assert_allclose(frozen.assignments.sum(axis=0), 1.0, rtol=1e-6)  # float32
+    one = gv.tl.batch_correct(cells, "batch", seed=4, progress=False, copy=True).obsm["X_gv_corrected"]
+    two = gv.tl.batch_correct(cells, "batch", seed=4, progress=False, copy=True).obsm["X_gv_corrected"]
+    np.testing.assert_array_equal(one, two)
+    assert "X_gv_corrected" not in cells.obsm  # copy=True left the object alone
+
+
+def test_round_trip_and_mudata(tmp_path):
+    mudata = pytest.importorskip("mudata")
+    cells = offset_cells(n_per=30)
+    gv.tl.batch_correct(cells, "batch", progress=False)
+    path = gv.io.write_h5ad(cells, tmp_path / "cells.h5ad")
+    back = ad.read_h5ad(path)
+    np.testing.assert_array_equal(back.obsm["X_gv_corrected"], cells.obsm["X_gv_corrected"])
+    assert back.uns["gv"]["X_gv_corrected"]["params"]["batch_key"] == "batch"
+    data = mudata.MuData({"rna": offset_cells(n_per=30)})
+    gv.tl.batch_correct(data, "batch", mod="rna", progress=False)
+    np.testing.assert_allclose(data["rna"].obsm["X_gv_corrected"], cells.obsm["X_gv_corrected"])
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "error", "match"),
+    [
+        (None, {"batch_key": "sample"}, KeyError, "No obs column 'sample'"),
+        ("one_batch", {}, ValueError, "one batch only"),
+        ("single_cell_batch", {}, ValueError, r"single cell.*merge"),
+        ("missing_label", {}, ValueError, "without a batch"),
+        ("nan", {}, ValueError, "NaN or infinite values in 1 cells"),
+        ("empty_batch", {}, ValueError, r"\['b2'\] have fewer than 2 cells with a nonzero vector"),
+        (None, {"reference": "b9"}, KeyError, "reference 'b9'"),
+        (None, {"cells_key": "X_none"}, KeyError, "cell_embed"),
+        (None, {"ridge": 0}, ValueError, "ridge"),
+        (None, {"theta": -1}, ValueError, "theta"),
+        (None, {"n_clusters": 10_000}, ValueError, "n_clusters"),
+    ],
+)
+def test_bad_input_names_the_fix_and_leaves_the_object(change, kwargs, error, match):
+    cells = offset_cells(n_per=20)
+    if change == "one_batch":
+        cells.obs["batch"] = "b0"
+    elif change == "single_cell_batch":
+        cells.obs["batch"] = cells.obs["batch"].astype(str)
+        cells.obs.iloc[0, cells.obs.columns.get_loc("batch")] = "lonely"
+    elif change == "missing_label":
+        cells.obs["batch"] = cells.obs["batch"].astype(object)
+        cells.obs.iloc[0, cells.obs.columns.get_loc("batch")] = None
+    elif change == "nan":
+        cells.obsm["X_gv_cells"][5, 0] = np.nan
+    elif change == "empty_batch":  # every cell of b2 without a vector (nothing expressed)
+        cells.obsm["X_gv_cells"][(cells.obs["batch"] == "b2").to_numpy()] = 0.0
+    before = cells.copy()
+    arguments = {"batch_key": "batch", **kwargs}
+    with pytest.raises(error, match=match):
+        gv.tl.batch_correct(cells, arguments.pop("batch_key"), progress=False, **arguments)
+    assert set(cells.obsm) == set(before.obsm) and set(cells.uns) == set(before.uns)
+
+
+def test_batch_mixing_known_answers():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(600, 5))
+    random_batches = rng.integers(0, 3, 600)
+    assert batch_mixing(points, random_batches, k=15) == pytest.approx(1.0, abs=0.06)  # no structure: mixed
+    apart = points + 50 * random_batches[:, None]
+    assert batch_mixing(apart, random_batches, k=15) == 0.0
+    # a type found in one batch only is left out: the rest mixes perfectly
+    types = np.where(random_batches == 2, "only_in_2", "shared")
+    types[:300] = np.where(random_batches[:300] == 2, "shared", types[:300])
+    mixed_shared = np.where((types == "shared")[:, None], points, points + 50)
+    value = batch_mixing(mixed_shared, random_batches, types, k=15)
+    assert value == pytest.approx(1.0, abs=0.08)
+    with pytest.raises(ValueError, match="No cell type is present in two batches"):
+        batch_mixing(points, random_batches, random_batches.astype(str))
+    with pytest.raises(ValueError, match="one entry per cell"):
+        batch_mixing(points, random_batches[:10])
+    labels = random_batches.astype(object)
+    labels[3] = None
+    with pytest.raises(ValueError, match="1 missing values"):
+        batch_mixing(points, labels)
+    with pytest.raises(ValueError, match="1 missing values"):
+        knn_accuracy(points, labels)
