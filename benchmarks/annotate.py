@@ -174,9 +174,12 @@ def scorer(dataset: str, truth: np.ndarray, types: list[str], rows: list[dict]):
             "macro_f1": float(f1_score(truth, predicted, labels=types, average="macro", zero_division=0)),
             "seconds": seconds,
         }
-        if probs is not None:
-            row["ece"] = expected_calibration_error(probs, np.array([types.index(t) for t in truth]))
-            row["mean_top_probability"] = float(probs.max(axis=1).mean())
+        if probs is not None:  # over the cells with finite probabilities (genevector's can overflow to NaN)
+            finite = np.isfinite(probs).all(axis=1)
+            row["nonfinite_cells"] = int((~finite).sum())
+            codes = np.array([types.index(t) for t in truth])
+            row["ece"] = expected_calibration_error(probs[finite], codes[finite])
+            row["mean_top_probability"] = float(probs[finite].max(axis=1).mean())
         wrong = pd.Series(list(zip(truth, predicted, strict=True)))[truth != predicted].value_counts()
         row["confusions"] = {f"{t} as {p}": int(n) for (t, p), n in wrong.head(4).items()}
         rows.append(row)

@@ -6,6 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import geneverse as gv
 from geneverse._core._batch import soft_cluster_correct, unit_rows
@@ -164,3 +165,50 @@ def test_batch_mixing_known_answers():
         batch_mixing(points, labels)
     with pytest.raises(ValueError, match="1 missing values"):
         knn_accuracy(points, labels)
+
+
+def test_coexpression_within_batches_is_the_weighted_mean_of_the_batches(adata):
+    adata.obs["batch"] = pd.Categorical(np.where(np.arange(adata.n_obs) < 100, "a", "b"))
+    gv.tl.coexpression(adata, "pearson", batch_key="batch", progress=False, use_cache=False)
+    pooled = adata.varp["gv_pearson"]
+    parts = []
+    for name, n in (("a", 100), ("b", adata.n_obs - 100)):
+        part = adata[adata.obs["batch"] == name].copy()
+        gv.tl.coexpression(part, "pearson", progress=False, use_cache=False)
+        parts.append(np.asarray(part.varp["gv_pearson"], dtype=np.float64) * n)
+    np.testing.assert_allclose(pooled, sum(parts) / adata.n_obs, rtol=1e-5, atol=1e-6)
+    record = adata.uns["gv"]["gv_pearson"]
+    assert record["batch_key"] == "batch" and list(record["batches"]) == ["a", "b"]
+    assert list(record["batch_cells"]) == [100, adata.n_obs - 100] and record["n_cells"] == adata.n_obs
+    again = adata.copy()
+    gv.tl.coexpression(again, "pearson", batch_key="batch", progress=False)  # each batch cached on its own
+    gv.tl.coexpression(again, "pearson", batch_key="batch", progress=False)
+    assert again.uns["gv"]["gv_pearson"]["from_cache"] and again.uns["gv"]["gv_pearson"]["cache_key"].count(",") == 1
+
+
+def test_coexpression_within_batches_frees_cell_vectors_of_the_batch():
+    """Planted capture and depth effects: within-batch MI gives cell vectors that already mix."""
+    data = gv.datasets.synthetic(1500, 300, 4, seed=3, n_batches=2, batch_depth=0.5)
+    batches, types = data.obs["batch"].to_numpy(), data.obs["cell_type"].to_numpy()
+    mixing = {}
+    for batch_key in (None, "batch"):
+        cells = data.copy()
+        gv.tl.coexpression(cells, layer="counts", batch_key=batch_key, progress=False, use_cache=False)
+        gv.tl.embed(cells, progress=False)
+        gv.tl.cell_embed(cells, layer="counts", progress=False)
+        mixing[batch_key] = batch_mixing(cells.obsm["X_gv_cells"], batches, types)
+        assert knn_accuracy(cells.obsm["X_gv_cells"], types, 15) > 0.9
+    assert mixing["batch"] > mixing[None] + 0.2, mixing
+
+
+def test_coexpression_batch_key_errors(adata):
+    with pytest.raises(KeyError, match="No obs column 'sample'"):
+        gv.tl.coexpression(adata, batch_key="sample", progress=False)
+    adata.obs["one"] = "x"
+    with pytest.raises(ValueError, match="one batch only"):
+        gv.tl.coexpression(adata, batch_key="one", progress=False)
+    adata.obs["batch"] = np.where(np.arange(adata.n_obs) % 2, "a", "b")
+    adata.obsp["spatial_connectivities"] = sp.eye(adata.n_obs, format="csr")
+    with pytest.raises(ValueError, match="graph target 'graph_xcorr'"):
+        gv.tl.coexpression(adata, "graph_xcorr", batch_key="batch", progress=False)
+    assert not adata.varp.keys()

@@ -186,6 +186,12 @@ def test_batch_correct_command(tmp_path, capsys):
     assert {"X_gv_cells", "X_gv_corrected"} <= set(result.obsm)
     assert result.uns["gv"]["X_gv_corrected"]["params"]["batch_key"] == "batch"
     assert "X_gv_corrected" not in ad.read_h5ad(path).obsm  # the input is untouched with --output
+    code = main(
+        ["coexpression", str(path), "--target", "pearson", "--batch-key", "batch", "--no-cache", "--no-progress"]
+    )
+    assert code == 0
+    record = ad.read_h5ad(path).uns["gv"]["gv_pearson"]
+    assert record["batch_key"] == "batch" and list(record["batches"]) == ["batch0", "batch1"]
 
 
 def _bad_arguments(folder):
@@ -219,6 +225,7 @@ def _bad_arguments(folder):
         (["annotate", "IN", "--markers", str(missing / "m.csv")], "no such file"),
         (["annotate", "IN", "--markers", "pbmc", "--min-probability", "2"], "--min-probability must be in [0, 1]"),
         (["batch-correct", "IN", "--batch-key", "nope"], "No obs column 'nope'"),
+        (["coexpression", "IN", "--batch-key", "nope"], "No obs column 'nope'"),
         (["batch-correct", str(missing / "x.h5ad"), "--batch-key", "b"], "no such file"),
     ]
 

@@ -49,6 +49,11 @@ DOCS["doc_plot"] = "\n    ".join(DOCS[name] for name in ("doc_ax", "doc_show", "
     "\n\n    Returns\n    -------\n    The Axes, or ``None`` when shown."
 )
 
+#: The end of every plot that draws several panels into a figure of its own: the list of Axes.
+DOCS["doc_panels"] = "\n    ".join(DOCS[name] for name in ("doc_show", "doc_save", "doc_mod")) + (
+    "\n\n    Returns\n    -------\n    The list of Axes, or ``None`` when shown."
+)
+
 _PLACEHOLDER = re.compile(r"\{(doc_\w+)\}")
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._keys import Key
+
 
 def _demo(args: argparse.Namespace) -> int:
     import matplotlib
@@ -36,6 +38,17 @@ def _add_input_options(parser: argparse.ArgumentParser, target_help: str) -> Non
     parser.add_argument(
         "--genes", default=None, help="boolean var column (e.g. highly_variable) or comma-separated genes"
     )
+    parser.add_argument(
+        "--batch-key", default=None, help="obs column of batches: the target within each batch, averaged"
+    )
+
+
+def _check_batches(adata: Any, batch_key: str | None, reference: str | None = None) -> None:
+    """The batches (``--batch-key``, ``--reference``) checked before any computation."""
+    if batch_key is not None:
+        from .tl._batch import batch_codes
+
+        batch_codes(adata, batch_key, reference)
 
 
 def _positive(value: int | None, option: str) -> None:
@@ -78,6 +91,7 @@ def _coexpression(args: argparse.Namespace) -> int:
     _positive(args.top, "--top")
     _positive(args.n_bins, "--n-bins")
     adata = _read(args.input)
+    _check_batches(adata, args.batch_key)
     kwargs = {"n_bins": args.n_bins} if args.n_bins is not None else None
     gv.tl.coexpression(
         adata,
@@ -85,6 +99,7 @@ def _coexpression(args: argparse.Namespace) -> int:
         layer=args.layer,
         genes=_genes(args.genes),
         key_added=args.key_added,
+        batch_key=args.batch_key,
         target_kwargs=kwargs,
         signed_mi=not args.unsigned,
         mi_backend=args.mi_backend,
@@ -200,10 +215,11 @@ def _embed(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {args.seed}.")
     adata = _read(args.input)
+    _check_batches(adata, args.batch_key)
     target_key = f"gv_{args.target}"
     gv.tl.coexpression(
         adata, args.target, layer=args.layer, genes=_genes(args.genes), key_added=target_key,
-        progress=not args.no_progress,
+        batch_key=args.batch_key, progress=not args.no_progress,
     )  # fmt: skip
     gv.tl.embed(
         adata,
@@ -242,11 +258,10 @@ def _batch_correct(args: argparse.Namespace) -> int:
     import geneverse as gv
 
     from ._files import write_h5ad
-    from .tl._batch import batch_codes
 
     output = _input_and_output(args)
     adata = _read(args.input)
-    batch_codes(adata, args.batch_key, args.reference)  # batches checked before embedding the cells
+    _check_batches(adata, args.batch_key, args.reference)
     _cells_if_missing(adata, args)
     gv.tl.batch_correct(
         adata,
@@ -303,6 +318,19 @@ def _annotate(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
     print(f"obs[{args.key_added!r}]: {shown}; wrote {output}")
     return 0
+
+
+def _add_cell_options(parser: argparse.ArgumentParser, key_added: str, slot: str) -> None:
+    """The input and options of the verbs that work on cell vectors (embedded first when absent)."""
+    parser.add_argument("input", help="an .h5ad with gene vectors in varm (from `geneverse embed`)")
+    parser.add_argument("--vectors-key", default=Key.GENE_VECTORS, help="varm key of the gene vectors (default X_gv)")
+    parser.add_argument(
+        "--cells-key", default=Key.CELL_VECTORS, help="obsm key of the cell vectors; made by cell_embed if absent"
+    )
+    parser.add_argument("--layer", default=None, help="layer for cell_embed when it runs (e.g. counts)")
+    parser.add_argument("--key-added", default=key_added, help=f"{slot} (default {key_added})")
+    parser.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _add_query_options(parser: argparse.ArgumentParser, metavar: str) -> None:
@@ -472,34 +500,18 @@ def build_parser() -> argparse.ArgumentParser:
     embed.set_defaults(func=_embed)
 
     annotate = sub.add_parser("annotate", help="cell types from marker genes into an .h5ad file's obs")
-    annotate.add_argument("input", help="an .h5ad with gene vectors in varm (from `geneverse embed`)")
     annotate.add_argument(
         "--markers", required=True, help="marker file (.gmt, .json, .csv, .tsv) or 'pbmc' for the shipped PBMC markers"
     )
     annotate.add_argument("--groupby", default=None, help="obs column to annotate per group (e.g. leiden)")
     annotate.add_argument("--min-probability", type=float, default=0.4, help="below it: unassigned (default 0.4)")
-    annotate.add_argument("--vectors-key", default="X_gv", help="varm key of the gene vectors (default X_gv)")
-    annotate.add_argument(
-        "--cells-key", default="X_gv_cells", help="obsm key of the cell vectors; made by cell_embed if absent"
-    )
-    annotate.add_argument("--layer", default=None, help="layer for cell_embed when it runs (e.g. counts)")
-    annotate.add_argument("--key-added", default="gv_cell_type", help="obs column (default gv_cell_type)")
-    annotate.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
-    annotate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_cell_options(annotate, Key.CELL_TYPE, "obs column")
     annotate.set_defaults(func=_annotate)
 
     batch = sub.add_parser("batch-correct", help="batch-corrected cell vectors into an .h5ad file's obsm")
-    batch.add_argument("input", help="an .h5ad with gene vectors in varm (from `geneverse embed`)")
     batch.add_argument("--batch-key", required=True, help="obs column of the batches (samples, donors, runs)")
     batch.add_argument("--reference", default=None, help="a batch left in place (the others move onto it)")
-    batch.add_argument("--vectors-key", default="X_gv", help="varm key of the gene vectors (default X_gv)")
-    batch.add_argument(
-        "--cells-key", default="X_gv_cells", help="obsm key of the cell vectors; made by cell_embed if absent"
-    )
-    batch.add_argument("--layer", default=None, help="layer for cell_embed when it runs (e.g. counts)")
-    batch.add_argument("--key-added", default="X_gv_corrected", help="obsm key (default X_gv_corrected)")
-    batch.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
-    batch.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _add_cell_options(batch, Key.CORRECTED, "obsm key")
     batch.set_defaults(func=_batch_correct)
 
     similar = sub.add_parser("similar", help="genes with the most similar vectors")

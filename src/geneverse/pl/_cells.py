@@ -78,13 +78,7 @@ def cell_type_probabilities(
         Panels per row.
     size
         Point size (default from the number of cells).
-    {doc_show}
-    {doc_save}
-    {doc_mod}
-
-    Returns
-    -------
-    The list of Axes, or ``None`` when shown.
+    {doc_panels}
     """
     modality = resolve_modality(adata, mod)
     slot = f"{key}{Key.PROBABILITIES_SUFFIX}"
@@ -202,13 +196,7 @@ def batch_mixing(
         Map at most this many cells (drawn with ``seed``); the score uses all cells.
     seed
         Layout and subsampling seed.
-    {doc_show}
-    {doc_save}
-    {doc_mod}
-
-    Returns
-    -------
-    The list of Axes, or ``None`` when shown.
+    {doc_panels}
     """
     from ..bench import batch_mixing as mixing
 
