@@ -193,6 +193,18 @@ def scorer(dataset: str, truth: np.ndarray, types: list[str], rows: list[dict]):
     return score
 
 
+def score_genes_argmax(adata, markers: dict) -> tuple[np.ndarray, float]:
+    """Scanpy's ``score_genes`` per type, then the type with the highest score; and the seconds."""
+    import scanpy as sc
+
+    started = time.perf_counter()
+    scored = adata.copy()
+    for cell_type, genes in markers.items():
+        sc.tl.score_genes(scored, genes, score_name=cell_type, random_state=0)
+    types = list(markers)
+    return np.array(types)[scored.obs[types].to_numpy().argmax(axis=1)], time.perf_counter() - started
+
+
 #: wu2020's clusters (cluster_orig) collapsed to three T-cell types; "3.1-MT" (mitochondrial-high) is left out.
 WU2020_MARKERS = {  # literature markers: Zheng et al. 2017 (Cell 169:1342), Szabo et al. 2019 (Nat Commun 10:4706)
     "CD4 T": ["CD4", "CD40LG", "IL7R", "TCF7", "CCR7", "LTB"],
@@ -203,8 +215,6 @@ WU2020_MARKERS = {  # literature markers: Zheng et al. 2017 (Cell 169:1342), Sza
 
 def wu2020_types() -> list[dict]:
     """Annotate scirpy's 200 wu2020 T cells (2,000 HVGs): CD4 T, CD8 T and Treg from markers; score_genes against annotate."""
-    import scanpy as sc
-
     import geneverse as gv
     from quality import wu2020
 
@@ -218,15 +228,7 @@ def wu2020_types() -> list[dict]:
     types = list(WU2020_MARKERS)
     rows: list[dict] = []
     score = scorer("wu2020", truth, types, rows)
-    started = time.perf_counter()
-    scored = adata.copy()
-    for cell_type, genes in present.items():
-        sc.tl.score_genes(scored, genes, score_name=cell_type, random_state=0)
-    score(
-        "scanpy score_genes + argmax",
-        np.array(types)[scored.obs[types].to_numpy().argmax(axis=1)],
-        time.perf_counter() - started,
-    )
+    score("scanpy score_genes + argmax", *score_genes_argmax(adata, present))
     started = time.perf_counter()
     gv.tl.coexpression(adata, layer="counts", progress=False, use_cache=False)
     gv.tl.embed(adata, progress=False)
@@ -257,15 +259,7 @@ def pbmc68k(peer_epochs: int | None) -> list[dict]:
         except ImportError as error:
             print(f"genevector not run: {error} (`make peer`)", flush=True)
 
-    started = time.perf_counter()
-    scored = adata.copy()
-    for cell_type, genes in markers.items():
-        sc.tl.score_genes(scored, genes, score_name=cell_type, random_state=0)
-    score(
-        "scanpy score_genes + argmax",
-        np.array(types)[scored.obs[types].to_numpy().argmax(axis=1)],
-        time.perf_counter() - started,
-    )
+    score("scanpy score_genes + argmax", *score_genes_argmax(adata, markers))
 
     started = time.perf_counter()
     gv.tl.coexpression(adata, layer="counts", progress=False, use_cache=False)
