@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._core._batch import soft_cluster_correct
+from .._core._batch import soft_cluster_correct, unit_rows
 from .._data import cell_vectors, write_result
 from .._docs import shared_docs
 from .._keys import Key
@@ -141,7 +141,7 @@ def batch_correct(
     )
     corrected = np.zeros_like(cells, dtype=np.float32)
     corrected[filled] = result.vectors
-    shift = corrected[filled] - cells[filled] / np.linalg.norm(cells[filled], axis=1, keepdims=True)
+    shift = corrected[filled] - unit_rows(cells[filled])
     offsets = [
         float(np.linalg.norm(shift[codes[filled] == b].mean(axis=0))) if (codes[filled] == b).any() else 0.0
         for b in range(len(names))
