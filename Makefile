@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-coexpression bench-embedding bench-quality bench-quality-quick bench-steps bench-annotate bench-batch bench-regions bench-embeddings peer clean
+.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-scale-genes bench-coexpression bench-embedding bench-quality bench-quality-quick bench-steps bench-annotate bench-batch bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,7 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 # Timings: the OpenBLAS variables set on these machines slow numpy, so they are unset here only.
-bench: bench-coexpression bench-embedding bench-quality bench-steps bench-annotate bench-batch bench-regions bench-embeddings bench-scale
+bench: bench-coexpression bench-embedding bench-quality bench-steps bench-annotate bench-batch bench-regions bench-embeddings bench-scale bench-scale-genes
 
 bench-coexpression: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/coexpression.py
@@ -103,6 +103,9 @@ bench-embeddings: $(VENV)/.test-installed
 
 bench-scale: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/scale.py
+
+bench-scale-genes: $(VENV)/.test-installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/scale.py --genes 2000,5000,10000,20000,30000
 
 bench-regions: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/regions.py

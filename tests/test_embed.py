@@ -205,3 +205,61 @@ def test_vectors_choice():
     assert set(top.gene) == {f"g{i}" for i in range(1, 10)}
     with pytest.raises(ValueError, match="Unknown vectors"):
         gv.tl.embed(adata, "t", vectors="concat", progress=False)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_blocked_loss_and_gradients_match_the_residual(symmetric):
+    """The genes x genes residual is never formed: loss and gradients from thin products equal autograd's."""
+    from geneverse._core._embedding import OffDiagonal, loss_and_gradients
+
+    rng = np.random.default_rng(3)
+    target = rng.standard_normal((60, 60)).astype(np.float32)
+    if symmetric:
+        target = (target + target.T) / 2
+    goal = OffDiagonal(torch.from_numpy(target), 4.0)
+    assert goal.symmetric is symmetric
+    gene = torch.randn(60, 5, requires_grad=True)
+    context = torch.randn(60, 5, requires_grad=True)
+    off_diagonal = 1 - torch.eye(60)
+    reference = (((gene @ context.T - 4.0 * torch.from_numpy(target)) * off_diagonal) ** 2).sum() / (60 * 59)
+    reference.backward()
+    loss, grad_gene, grad_context = loss_and_gradients(goal, gene.detach(), context.detach(), 60 * 59)
+    assert loss == pytest.approx(float(reference), rel=1e-5)
+    np.testing.assert_allclose(grad_gene, gene.grad, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(grad_context, context.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_spectral_start_is_the_best_low_rank_fit_off_the_diagonal():
+    """Randomised subspace iteration with the imputed diagonal reaches the dense hard-impute answer."""
+    from geneverse._core._embedding import OffDiagonal, _spectral_init
+
+    rng = np.random.default_rng(4)
+    factors = rng.standard_normal((200, 6)) * np.array([5, 4, 3, -3, 2, 1.5])
+    target = (factors @ rng.standard_normal((6, 200)) / 10).astype(np.float32)
+    target = (target + target.T) / 2 + 0.05 * rng.standard_normal((200, 200)).astype(np.float32)
+    target = (target + target.T) / 2
+    gene, context = _spectral_init(OffDiagonal(torch.from_numpy(target), 1.0), 6, seed=0, device="cpu")
+    # dense reference: eigh of the matrix with its diagonal imputed, to convergence
+    filled = target.astype(np.float64).copy()
+    for _ in range(200):
+        values, vectors = np.linalg.eigh(filled)
+        top = np.argsort(-np.abs(values))[:6]
+        fit = (vectors[:, top] * values[top]) @ vectors[:, top].T
+        np.fill_diagonal(filled, np.diag(fit))
+    mask = ~np.eye(200, dtype=bool)
+    ours = np.sum(((gene @ context.T).numpy() - target)[mask] ** 2)
+    best = np.sum((fit - target)[mask] ** 2)
+    assert ours <= best * 1.01, (ours, best)
+
+
+def test_embed_reads_a_float32_target_in_place(adata):
+    """The target is used as it is stored (no genes x genes copy) and left unchanged."""
+    from geneverse._core._embedding import as_float32_tensor
+
+    gv.tl.coexpression(adata, "pearson", progress=False)
+    stored = adata.varp["gv_pearson"]
+    assert as_float32_tensor(stored, "cpu").data_ptr() == stored.ctypes.data
+    before = stored.copy()
+    gv.tl.embed(adata, "gv_pearson", epochs=5, progress=False)
+    np.testing.assert_array_equal(adata.varp["gv_pearson"], before)
+    assert adata.varp["gv_pearson"] is stored

@@ -69,11 +69,13 @@ def brute_force_pairs(vectors: np.ndarray, a: int, b: int, n: int):
 
 
 @pytest.mark.parametrize("block_size", [None, 7])
-def test_similar_pairs_equals_brute_force(block_size):
+def test_similar_pairs_equals_brute_force(block_size, capsys):
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(200, 16))
     adata = with_vectors(vectors)
-    table = gv.tl.similar_pairs(adata, "g3", "g17", n=10, block_size=block_size)
+    table = gv.tl.similar_pairs(adata, "g3", "g17", n=10, block_size=block_size, progress=block_size is not None)
+    # the bar over blocks is shown unless turned off, and does not change the answer
+    assert ("similar_pairs" in capsys.readouterr().err) is (block_size is not None)
     expected = brute_force_pairs(vectors.astype(np.float32).astype(float), 3, 17, 10)
     assert list(zip(table.gene_x, table.gene_y, strict=True)) == [(f"g{x}", f"g{y}") for _, x, y in expected]
     np.testing.assert_allclose(table.similarity, [s for s, _, _ in expected], atol=1e-9)

@@ -216,9 +216,17 @@ def coexpression(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | None = N
 
     Returns
     -------
-    Square DataFrame indexed and labelled by gene name.
+    Square DataFrame indexed and labelled by gene name (a copy: changing it leaves ``varp`` as it is).
     """
-    modality = resolve_modality(adata, mod)
+    genes, matrix = coexpression_matrix(resolve_modality(adata, mod), key)
+    return pd.DataFrame(matrix, index=genes, columns=genes, copy=True)
+
+
+def coexpression_matrix(modality: Any, key: str) -> tuple[list[str], np.ndarray]:
+    """The genes and the dense matrix of ``varp[key]`` over them.
+
+    A view of ``varp`` (no genes x genes copy) when they are all genes in order: callers only read it.
+    """
     check_unique_var_names(modality)
     if key not in modality.varp:
         raise KeyError(
@@ -234,9 +242,9 @@ def coexpression(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | None = N
     if (positions < 0).any():
         raise KeyError(f"uns[{Key.UNS!r}][{key!r}]['genes'] names genes that are no longer in var_names.")
     matrix = modality.varp[key]
-    block = matrix[positions][:, positions]
-    block = block.toarray() if sp.issparse(block) else np.asarray(block)
-    return pd.DataFrame(block, index=genes, columns=genes)
+    if len(positions) != modality.n_vars or (positions != np.arange(modality.n_vars)).any():
+        matrix = matrix[positions][:, positions]
+    return genes, matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
 
 
 @shared_docs

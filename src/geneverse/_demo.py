@@ -103,7 +103,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         {"gene": markers, "nearest_genes": [", ".join(gv.tl.similar(adata, g, n=5).gene) for g in markers]}
     )
     analogy = gv.tl.analogy(adata, *ANALOGY, n=5)
-    pairs_like = gv.tl.similar_pairs(adata, *PAIR_QUERY, n=5)
+    pairs_like = gv.tl.similar_pairs(adata, *PAIR_QUERY, n=5, progress=progress)
     with pd.option_context("display.width", 120, "display.max_colwidth", 90):
         print("\nNearest genes in the embedding (cosine):")
         print(neighbours.to_string(index=False))

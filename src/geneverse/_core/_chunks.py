@@ -22,6 +22,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+#: Rows per block where a genes x genes matrix is read, so that no genes x genes temporary is made.
+BLOCK_ROWS = 1024
+
+
+def row_blocks(n: int, rows: int = BLOCK_ROWS) -> Iterator[slice]:
+    """Slices of ``rows`` rows covering ``range(n)``."""
+    return (slice(start, min(start + rows, n)) for start in range(0, n, rows))
+
 
 def is_dask_array(X: object) -> bool:
     """Whether ``X`` is a dask array (checked without importing dask)."""

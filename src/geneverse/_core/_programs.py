@@ -8,22 +8,29 @@ import scipy.sparse as sp
 from ._search import unit_rows
 
 
-def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int = 2048) -> sp.csr_matrix:
+def _rows_per_block(n_genes: int) -> int:
+    """Rows of a block of similarities against all genes: about 2**23 values (32 MB of float32)."""
+    return int(np.clip(2**23 // max(n_genes, 1), 1, 2048))
+
+
+def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int | None = None) -> sp.csr_matrix:
     """Symmetric weighted kNN graph: each gene to its ``n_neighbors`` most cosine-similar genes.
 
     Weights are the cosine similarities clipped at 0 (anti-similar genes are not neighbours);
     the graph is symmetrised with the larger weight of the two directions. Blocks of rows keep
-    memory at O(block x genes).
+    memory at O(block x genes): by default about 2**23 similarities per block (32 MB of float32,
+    plus argpartition's int64 indices), whatever the number of genes.
     """
     unit = unit_rows(vectors)
     n = len(unit)
     k = min(n_neighbors, n - 1)
+    block_size = block_size or _rows_per_block(n)
     rows, cols, weights = [], [], []
     for start in range(0, n, block_size):
         block = np.arange(start, min(start + block_size, n))
         similarity = unit[block] @ unit.T
         similarity[np.arange(len(block)), block] = -np.inf  # no self loops
-        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        nearest = np.argpartition(similarity, n - k, axis=1)[:, n - k :]  # the k largest, no negated copy
         rows.append(np.repeat(block, k))
         cols.append(nearest.ravel())
         weights.append(np.take_along_axis(similarity, nearest, axis=1).ravel())
@@ -36,7 +43,7 @@ def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int = 20
 
 
 def cosine_threshold_graph(
-    vectors: np.ndarray, threshold: float, max_edges: int, block_size: int = 2048
+    vectors: np.ndarray, threshold: float, max_edges: int, block_size: int | None = None
 ) -> sp.csr_matrix:
     """Symmetric graph of every gene pair whose cosine similarity is at least ``threshold`` (> 0).
 
@@ -45,6 +52,7 @@ def cosine_threshold_graph(
     """
     unit = unit_rows(vectors)
     n = len(unit)
+    block_size = block_size or _rows_per_block(n)
     rows, cols, weights = [], [], []
     n_edges = 0
     for start in range(0, n, block_size):

@@ -6,6 +6,7 @@ table) or have zero norm are never returned and cannot be queried.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +100,13 @@ def _merge(best: PairHits, first: np.ndarray, second: np.ndarray, scores: np.nda
 
 
 def similar_pairs(
-    vectors: np.ndarray, a: int, b: int, n: int = 10, exclude: np.ndarray | None = None, block_size: int | None = None
+    vectors: np.ndarray,
+    a: int,
+    b: int,
+    n: int = 10,
+    exclude: np.ndarray | None = None,
+    block_size: int | None = None,
+    progress: Callable | None = None,
 ) -> PairHits:
     """Exact top-``n`` ordered pairs ``(x, y)`` by ``cos(v_x - v_y, v_a - v_b)`` over all pairs.
 
@@ -107,7 +114,8 @@ def similar_pairs(
     ``(x - y).q = x.q - y.q``, so memory is O(genes x dims + block x genes), never all pair
     differences. Pairs with x == y, excluded genes (the query, invalid rows, ``exclude``) and
     pairs of identical vectors are skipped. Each block's candidates are merged with the running
-    best, so both orientations of a pair compete on their own score.
+    best, so both orientations of a pair compete on their own score. ``progress`` is a tqdm-like
+    factory for a bar over the blocks, or ``None``.
     """
     valid = valid_rows(vectors)
     allowed = valid.copy()
@@ -130,7 +138,8 @@ def similar_pairs(
         block_size = int(np.clip(2**23 // max(n_genes, 1), 1, 4096))  # ~64 MB per float64 temporary
     best = PairHits(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     columns = np.flatnonzero(allowed)
-    for start in range(0, n_genes, block_size):
+    starts = range(0, n_genes, block_size)
+    for start in progress(starts, total=len(starts)) if progress else starts:
         rows = np.arange(start, min(start + block_size, n_genes))
         rows = rows[allowed[rows]]
         if len(rows) == 0 or len(columns) == 0:

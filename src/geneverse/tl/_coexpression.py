@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import cache
-from .._core._chunks import CellChunks, is_backed_array
+from .._core._chunks import CellChunks, is_backed_array, row_blocks
 from .._data import write_result
 from .._docs import shared_docs
 from .._keys import Key
@@ -63,7 +63,7 @@ def _cache_description(target: Target, params: dict, gene_names: list[str]) -> d
 
 def _as_varp(values: np.ndarray, positions: np.ndarray | None, n_vars: int) -> np.ndarray | sp.csr_matrix:
     """Dense float32 for all genes; CSR (n_vars x n_vars) with zeros outside the block for a subset."""
-    values = values.astype(np.float32)
+    values = values.astype(np.float32, copy=False)
     if positions is None:
         return values
     rows = np.repeat(positions, len(positions))
@@ -255,7 +255,7 @@ def coexpression(
     if len(results) == 1:
         values = results[0]
     else:
-        values = sum(np.asarray(v, dtype=np.float64) * n for v, n in zip(results, sizes, strict=True)) / sum(sizes)
+        values = _weighted_mean(results, sizes)
     _check_storable(spec.name, values)
     if spec.check is not None:
         spec.check(values, gene_names)
@@ -279,10 +279,20 @@ def coexpression(
     return write_result(adata, key, record, mod=mod, copy=copy, started=started, varp=varp)
 
 
+def _weighted_mean(matrices: list[np.ndarray], weights: list[int]) -> np.ndarray:
+    """The weighted mean of genes x genes matrices, summed in float64 a block of rows at a time."""
+    out = np.empty(matrices[0].shape, dtype=np.float32)
+    for rows in row_blocks(len(out)):
+        total = sum(np.asarray(m[rows], dtype=np.float64) * w for m, w in zip(matrices, weights, strict=True))
+        out[rows] = total / sum(weights)
+    return out
+
+
 def _check_storable(target: str, values: np.ndarray) -> None:
     """Varp holds float32: refuse results that would overflow to inf rather than store them."""
     limit = np.finfo(np.float32).max
-    if not np.all(np.isfinite(values)) or (values.size and np.abs(values).max() > limit):
+    blocks = [values[rows] for rows in row_blocks(len(values))]  # views: no genes x genes temporary
+    if not all(np.isfinite(b).all() and np.abs(b).max(initial=0) <= limit for b in blocks):
         raise ValueError(
             f"The {target!r} matrix has values beyond float32's range (|x| > {limit:.3g}), from very large "
             "expression values; normalise or scale the data (e.g. `sc.pp.normalize_total`) first."
