@@ -253,7 +253,7 @@ def test_spectral_start_is_the_best_low_rank_fit_off_the_diagonal():
 
 
 def test_embed_reads_a_float32_target_in_place(adata):
-    """The target is used as it is stored (no genes x genes copy) and left unchanged."""
+    """A float32 varp becomes a tensor without a copy (read in place above 8,192 genes), left unchanged."""
     from geneverse._core._embedding import as_float32_tensor
 
     gv.tl.coexpression(adata, "pearson", progress=False)

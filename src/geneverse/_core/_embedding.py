@@ -6,12 +6,12 @@ off-diagonal pairs with its scale ``s = c = 100``). ``glove``: GloVe's weighted 
 log co-occurrence, ``sum over x_ij > 0 of f(x_ij) (w_i . c_j + b_i + b~_j - log x_ij)^2`` with
 ``f(x) = min(1, (x / x_max)^alpha)``, trained with AdaGrad.
 
-Memory is the target itself plus thin genes x dims matrices: a float32 target is read in place
-(no genes x genes copy, no float64), genevector's residual is never formed (one GEMM of the target
-with ``[C, W]`` per epoch gives the loss and both gradients, see :func:`loss_and_gradients`) and
-GloVe reads its tiles from the counts. The spectral start is randomised subspace iteration, a few
-products of the target with genes x (dims + 10) matrices. A 20,000-gene target thus trains in
-float32 in its own 1.6 GB, on a laptop CPU or a GPU.
+Memory is the target itself plus thin genes x dims matrices: above ``DOUBLE_GENES`` genes a
+float32 target is read in place (no genes x genes copy, no float64), genevector's residual is never
+formed (one GEMM of the target with ``[C, W]`` per epoch gives the loss and both gradients, see
+:func:`loss_and_gradients`) and GloVe reads its tiles from the counts. The spectral start is
+randomised subspace iteration, a few products of the target with genes x (dims + 10) matrices. A
+20,000-gene target thus trains in float32 in its own 1.6 GB, on a laptop CPU or a GPU.
 """
 
 from __future__ import annotations

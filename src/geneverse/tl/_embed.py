@@ -147,11 +147,13 @@ def embed(
 
     Notes
     -----
-    Training is float32 and needs little memory beyond the target: a float32 ``varp`` is read in
-    place, genevector's loss and gradients come from one product of the target with the vectors per
-    epoch (no genes x genes temporary), and GloVe reads the counts tile by tile (it keeps weight and
-    log-count tables up to 8,192 genes, 512 MB). A whole transcriptome of 20,000 genes thus trains
-    in the target's own 1.6 GB; figures in ``docs/scale.md``.
+    Training needs little memory beyond the target: above 8,192 genes a float32 ``varp`` is read in
+    place and multiplied in float32 (up to 8,192 genes, a float64 copy of at most 512 MB keeps the
+    nearly cancelling terms of the loss exact), genevector's loss and gradients come from one product
+    of the target with the vectors per epoch (no genes x genes temporary), and GloVe reads the counts
+    tile by tile (it keeps weight and log-count tables up to 8,192 genes, 512 MB). A whole
+    transcriptome of 20,000 genes thus trains in the target's own 1.6 GB; figures in
+    ``docs/scale.md``.
 
     Returns
     -------
