@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,25 +33,37 @@ _MAX_SCALED_SQUARED_NORM = float(np.finfo(np.float32).max) * 1e-2
 _MIN_SCALED_MAX = 1e-30
 
 
-def _blocks(target: np.ndarray):
-    """The target a block of rows at a time: checks make no genes x genes temporary."""
-    return (target[rows] for rows in row_blocks(len(target)))
+@dataclass
+class _Summary:
+    """What the checks need from the target, from one pass over it by row blocks."""
+
+    finite: bool = True
+    largest: float = 0.0  # max |t|
+    smallest: float = 0.0  # min(t, 0)
+    squared_norm: float = 0.0  # sum t^2 in float64
 
 
-def _squared_norm(target: np.ndarray) -> float:
-    """``sum(target**2)`` in float64."""
-    return float(sum(np.square(block, dtype=np.float64).sum() for block in _blocks(target)))
+def _summarise(target: np.ndarray) -> _Summary:
+    """One pass a block of rows at a time (no genes x genes temporary); stops at the first non-finite block."""
+    summary = _Summary()
+    for rows in row_blocks(len(target)):
+        block = target[rows]
+        if not np.isfinite(block).all():
+            return _Summary(finite=False)
+        summary.largest = max(summary.largest, float(np.abs(block).max(initial=0.0)))
+        summary.smallest = min(summary.smallest, float(block.min(initial=0.0)))
+        summary.squared_norm += float(np.square(block, dtype=np.float64).sum())
+    return summary
 
 
-def _check_scale(scale: float, target: np.ndarray) -> None:
+def _check_scale(scale: float, summary: _Summary) -> None:
     """``scale^2 * target`` must be representable in float32 with room to train (genevector)."""
-    largest = max(float(np.abs(block).max(initial=0.0)) for block in _blocks(target))
-    if largest == 0:
+    if summary.largest == 0:
         return
     with np.errstate(over="ignore", under="ignore"):
         squared = np.float64(scale) ** 2
-        total = squared**2 * _squared_norm(target)
-        peak = squared * largest
+        total = squared**2 * summary.squared_norm
+        peak = squared * summary.largest
     if not np.isfinite(total) or total > _MAX_SCALED_SQUARED_NORM:
         raise ValueError(
             f"scale={scale!r} is too large: sum((scale^2 x target)^2) = {total:.3g} would overflow float32 "
@@ -198,20 +211,21 @@ def embed(
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
     genes, target = coexpression_matrix(modality, coexpression_key)  # a view of varp: never written
-    if not all(np.isfinite(block).all() for block in _blocks(target)):
+    summary = _summarise(target)
+    if not summary.finite:
         raise ValueError(f"varp[{coexpression_key!r}] contains NaN or infinite values; recompute the target.")
     if len(target) < 2:
         raise ValueError("Training needs a target over at least 2 genes.")
     device = resolve_device(device)
     bar = progress_bar(progress, f"embed {method}")
     if method == "genevector":
-        _check_scale(scale, target)
+        _check_scale(scale, summary)
         result = train_genevector(
             target, n_components=n_components, epochs=epochs, lr=lr, scale=scale, init=init, tol=tol,
             seed=seed, device=device, progress=bar,
         )  # fmt: skip
     else:
-        if any((block < 0).any() for block in _blocks(target)):
+        if summary.smallest < 0:
             raise ValueError(
                 f"method='glove' needs a non-negative co-occurrence target, but varp[{coexpression_key!r}] has "
                 "negative entries; run `gv.tl.coexpression(adata, 'cooccurrence', layer='counts')` and pass "
