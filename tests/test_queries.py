@@ -140,3 +140,45 @@ def test_to_markdown_links_and_descriptions():
     assert "BRCA2 \\| DNA repair" in text  # pipes escaped
     plain = gv.io.to_markdown(pd.DataFrame({"gene_a": ["CD3D"], "gene_b": ["CD3E"], "score": [0.5]}))
     assert plain.splitlines()[2] == "| CD3D | CD3E | 0.500 |"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_similar_pairs_float32_screen_is_exact(seed):
+    # the float32 screen must return what scoring every ordered pair in float64 returns, with
+    # duplicated genes, near-duplicates 1e-9 apart, integer ties and blocks of any size
+    from geneverse._core._search import _all_pairs, similar_pairs, valid_rows
+
+    rng = np.random.default_rng(seed)
+    genes, dims = int(rng.integers(30, 300)), int(rng.integers(2, 20))
+    vectors = rng.normal(size=(genes, dims))
+    vectors[rng.integers(3, genes, 8)] = vectors[3]
+    vectors[4] = vectors[5] + 1e-9
+    if seed % 2:
+        vectors = np.round(vectors * 2)
+    n = int(rng.integers(1, 60))
+    hits = similar_pairs(vectors, 0, 1, n=n, block_size=int(rng.integers(1, 40)) if seed % 3 else None)
+    allowed = valid_rows(vectors)
+    allowed[[0, 1]] = False
+    clean = vectors / np.abs(vectors).max()
+    query = clean[0] - clean[1]
+    along = clean @ query / np.linalg.norm(query)
+    reference = _all_pairs(clean, along, (clean**2).sum(axis=1), allowed, n, None, None)
+    assert len(hits.scores) == len(reference.scores)
+    # each returned pair's own cosine (from its difference) equals the reference's score at its rank:
+    # the same top n, in the same order up to ties that differ only by rounding
+    difference = vectors[hits.first] - vectors[hits.second]
+    pointing = vectors[0] - vectors[1]
+    own = difference @ pointing / np.linalg.norm(difference, axis=1) / np.linalg.norm(pointing)
+    np.testing.assert_allclose(hits.scores, reference.scores, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(own, reference.scores, rtol=0, atol=1e-9)
+    clear = reference.scores > reference.scores[-1] + 1e-9  # pairs above the boundary's ties
+    found = set(zip(hits.first[clear], hits.second[clear], strict=True))
+    assert found == set(zip(reference.first[clear], reference.second[clear], strict=True))
+
+
+def test_similar_pairs_with_fewer_pairs_along_the_query_than_asked():
+    # 4 other genes: 6 pairs point along a - b and 6 against; n=12 needs the float64 scan of all pairs
+    rng = np.random.default_rng(0)
+    adata = with_vectors(rng.normal(size=(6, 3)), ["a", "b", "p", "q", "r", "s"])
+    table = gv.tl.similar_pairs(adata, "a", "b", n=12)
+    assert len(table) == 12 and (table.similarity.to_numpy()[6:] < 0).all()

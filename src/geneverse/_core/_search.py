@@ -99,43 +99,30 @@ def _merge(best: PairHits, first: np.ndarray, second: np.ndarray, scores: np.nda
     return PairHits(first[order], second[order], scores[order])
 
 
-def similar_pairs(
-    vectors: np.ndarray,
-    a: int,
-    b: int,
-    n: int = 10,
-    exclude: np.ndarray | None = None,
-    block_size: int | None = None,
-    progress: Callable | None = None,
-) -> PairHits:
-    """Exact top-``n`` ordered pairs ``(x, y)`` by ``cos(v_x - v_y, v_a - v_b)`` over all pairs.
+def _rescore(
+    clean: np.ndarray, along: np.ndarray, squared: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float64 scores of the pairs ``(first, second)`` from their differences; pairs that cannot be scored are dropped.
 
-    Blocks of rows against all genes: ``|x - y|^2 = |x|^2 + |y|^2 - 2 x.y`` and
-    ``(x - y).q = x.q - y.q``, so memory is O(genes x dims + block x genes), never all pair
-    differences. Pairs with x == y, excluded genes (the query, invalid rows, ``exclude``) and
-    pairs of identical vectors are skipped. Each block's candidates are merged with the running
-    best, so both orientations of a pair compete on their own score. ``progress`` is a tqdm-like
-    factory for a bar over the blocks, or ``None``.
+    Pairs closer than ``1e-12 (|x|^2 + |y|^2)`` count as identical vectors (as in :func:`_all_pairs`).
     """
-    valid = valid_rows(vectors)
-    allowed = valid.copy()
-    allowed[[a, b]] = False
-    if exclude is not None:
-        allowed[exclude] = False
-    clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
-    # cosines are scale-free: one global scale keeps squared norms of huge or tiny vectors finite
-    largest = np.abs(clean).max(initial=0.0)
-    if largest > 0:
-        clean /= largest
-    query = clean[a] - clean[b]
-    query_norm = np.linalg.norm(query)
-    if query_norm == 0:
-        raise ValueError("The two query genes have identical vectors, so their difference has no direction.")
-    along = clean @ query / query_norm  # x . q / |q|
-    squared = (clean**2).sum(axis=1)
-    n_genes = len(clean)
+    difference = clean[first] - clean[second]
+    distance2 = np.einsum("ij,ij->i", difference, difference)
+    usable = (distance2 > 1e-12 * (squared[first] + squared[second])) & (first != second)
+    scores = (along[first[usable]] - along[second[usable]]) / np.sqrt(distance2[usable])
+    return first[usable], second[usable], scores
+
+
+def _block_rows(n_genes: int, block_size: int | None, largest: int) -> int:
     if block_size is None:
-        block_size = int(np.clip(2**23 // max(n_genes, 1), 1, 4096))  # ~64 MB per float64 temporary
+        return int(np.clip(2**23 // max(n_genes, 1), 1, largest))  # ~64 MB per temporary
+    return block_size
+
+
+def _all_pairs(clean, along, squared, allowed, n, block_size, progress) -> PairHits:
+    """Every ordered pair scored in float64, by row blocks (the reference; used when the screen cannot be)."""
+    n_genes = len(clean)
+    block_size = _block_rows(n_genes, block_size, 4096)
     best = PairHits(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
     columns = np.flatnonzero(allowed)
     starts = range(0, n_genes, block_size)
@@ -146,7 +133,6 @@ def similar_pairs(
             continue
         gram = clean[rows] @ clean[columns].T
         distance2 = squared[rows, None] + squared[None, columns] - 2 * gram
-        # Rounding can leave tiny positive distances for identical vectors: treat them as zero.
         scale = squared[rows, None] + squared[None, columns]
         usable = distance2 > 1e-12 * scale
         usable &= rows[:, None] != columns[None, :]
@@ -164,3 +150,116 @@ def similar_pairs(
         i, j = np.divmod(pick, len(columns))
         best = _merge(best, rows[i], columns[j], flat[pick], n)
     return best
+
+
+#: Unit roundoff of float32, the precision of the screen.
+_U32 = float(np.finfo(np.float32).eps) / 2
+
+
+def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> PairHits:
+    """Exact top-``n`` among pairs pointing along the query (``x.q > y.q``), screened in float32.
+
+    Genes sorted by ``p = x.q/|q|``, so that row ``i`` only meets columns ``j > i``. For each block a
+    float32 upper bound of every pair's score is computed, ``(p_x - p_y + e_p) / sqrt(d2_low)``, where
+    ``d2_low = (1 - g)(|x|^2 + |y|^2) - 2 x.y`` lies below the true squared distance by more than
+    float32 rounding can move it (``g = 4 (dims + 4) u``) and ``e_p`` bounds the rounding of ``p``.
+    Only pairs whose bound reaches the running n-th best exact score are scored again in float64,
+    with the same formula as :func:`_all_pairs`, so the answer is exact; the screen costs one float32
+    product and a few passes over a triangle of the genes x genes scores.
+    """
+    genes = np.flatnonzero(allowed)
+    genes = genes[np.argsort(-along[genes], kind="stable")]
+    m, dims = len(genes), clean.shape[1]
+    vectors32 = clean[genes].astype(np.float32)
+    p32 = along[genes].astype(np.float32)
+    gamma = 4 * (dims + 4) * _U32
+    squared_low = ((1 - gamma) * squared[genes]).astype(np.float32)
+    error_p = np.float32(4 * _U32 * np.abs(along[genes]).max(initial=0.0))
+    rows_per_block = _block_rows(m, block_size, 2048)
+    lower = np.tri(min(rows_per_block, m), dtype=bool)  # i >= j within a block's own square
+    best = PairHits(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    starts = range(0, m, rows_per_block)
+    for start in progress(starts, total=len(starts)) if progress else starts:
+        stop = min(start + rows_per_block, m)
+        if stop - start == 0 or start + 1 >= m:
+            continue
+        # columns from `start`: the block's own square holds the pairs i >= j, masked below
+        bound = vectors32[start:stop] @ vectors32[start:].T
+        bound *= -2
+        bound += squared_low[None, start:]
+        bound += squared_low[start:stop, None]
+        np.maximum(bound, np.float32(1e-30), out=bound)
+        np.sqrt(bound, out=bound)
+        np.divide(p32[start:stop, None] - p32[None, start:] + error_p, bound, out=bound)
+        square = stop - start
+        bound[:, :square][lower[:square, :square]] = -np.inf
+        flat = bound.ravel()
+
+        def exact(pick: np.ndarray, base: PairHits, start: int = start, width: int = bound.shape[1]) -> PairHits:
+            i, j = np.divmod(pick, width)
+            first, second, scores = _rescore(clean, along, squared, genes[start + i], genes[start + j])
+            keep = scores > 0  # pairs along the query only: the others are below every positive score
+            return _merge(base, first[keep], second[keep], scores[keep], n)
+
+        if len(best.scores) < n:  # no threshold yet: score the block's best bounds until n pairs are known
+            k = n
+            while True:
+                k = min(k, flat.size)
+                pick = np.argpartition(-flat, k - 1)[:k]
+                trial = exact(pick[flat[pick] > 0], best)
+                if len(trial.scores) >= n or k == flat.size:
+                    break
+                k *= 4
+            if len(trial.scores) < n:
+                best = trial
+                continue
+            threshold = trial.scores[-1]
+        else:
+            threshold = best.scores[-1]
+        # every pair whose bound reaches the n-th best exact score (ties included, for the (x, y) order)
+        best = exact(np.flatnonzero(flat >= threshold), best)
+    return best
+
+
+def similar_pairs(
+    vectors: np.ndarray,
+    a: int,
+    b: int,
+    n: int = 10,
+    exclude: np.ndarray | None = None,
+    block_size: int | None = None,
+    progress: Callable | None = None,
+) -> PairHits:
+    """Exact top-``n`` ordered pairs ``(x, y)`` by ``cos(v_x - v_y, v_a - v_b)`` over all pairs.
+
+    Blocks of rows against all genes: ``|x - y|^2 = |x|^2 + |y|^2 - 2 x.y`` and
+    ``(x - y).q = x.q - y.q``, so memory is O(genes x dims + block x genes), never all pair
+    differences. Pairs with x == y, excluded genes (the query, invalid rows, ``exclude``) and
+    pairs of identical vectors are skipped. When at least ``n`` pairs point along the query (the
+    usual case), only those are searched, through a float32 screen that keeps the answer exact
+    (:func:`_screened_pairs`); otherwise, or when vectors are too small against the largest for the
+    float32 screen, every ordered pair is scored in float64. ``progress`` is a tqdm-like factory
+    for a bar over the blocks, or ``None``.
+    """
+    valid = valid_rows(vectors)
+    allowed = valid.copy()
+    allowed[[a, b]] = False
+    if exclude is not None:
+        allowed[exclude] = False
+    clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
+    # cosines are scale-free: one global scale keeps squared norms of huge or tiny vectors finite
+    largest = np.abs(clean).max(initial=0.0)
+    if largest > 0:
+        clean /= largest
+    query = clean[a] - clean[b]
+    query_norm = np.linalg.norm(query)
+    if query_norm == 0:
+        raise ValueError("The two query genes have identical vectors, so their difference has no direction.")
+    along = clean @ query / query_norm  # x . q / |q|
+    squared = (clean**2).sum(axis=1)
+    # the float32 screen's bounds hold for vectors within ~1e6 of the largest in length
+    if query_norm >= 1e-6 and (squared[allowed] >= 1e-12).all():
+        best = _screened_pairs(clean, along, squared, allowed, n, block_size, progress)
+        if len(best.scores) >= n:
+            return best
+    return _all_pairs(clean, along, squared, allowed, n, block_size, progress)
