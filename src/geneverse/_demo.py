@@ -187,6 +187,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         plt.close(ax.figure)
     write_h5ad(adata, paths["h5ad"])
     print(f"\nWrote {', '.join(p.name for p in paths.values())} to {out.resolve()}")
+    print(f"Browse the gene vectors (search, gene map, analogies, pairs): geneverse explore {paths['h5ad']}")
     return {
         "paths": paths,
         "top_pairs": pairs,

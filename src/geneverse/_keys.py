@@ -18,6 +18,7 @@ default                    slot        written by
 ``X_genept``               ``varm``    :func:`geneverse.tl.text_embed`
 ``X_bedspace``             ``varm``    :func:`geneverse.regions.train` (and ``obsm`` for sets)
 ``X_emb``                  ``varm``    :func:`geneverse.io.read_embeddings` (imported vectors)
+``<vectors>_umap``         ``varm``    :func:`geneverse.pl.gene_map` (the 2-D layout, reused by the explorer)
 ``clonotype``              ``obsp``    :func:`geneverse.graphs.build_clonotype_graph` (``_connectivities``)
 =========================  ==========  =========================================================
 """
@@ -65,6 +66,11 @@ class Key:
     def coexpression(target: str) -> str:
         """The ``varp`` key of a co-expression target (``gv_<target>``)."""
         return f"gv_{target}"
+
+    @staticmethod
+    def gene_layout(vectors_key: str, method: str) -> str:
+        """The ``varm`` key (and record) of a gene map's 2-D layout: ``<vectors_key>_<method>``."""
+        return f"{vectors_key}_{method}"
 
     @staticmethod
     def cell_record(key: str) -> str:

@@ -460,6 +460,33 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore(args: argparse.Namespace) -> int:
+    import time
+
+    from .viewer import explore
+
+    _input_file(args.input)
+    server = explore(
+        args.input,
+        vectors_key=args.key,
+        gene_symbols=args.gene_symbols,
+        port=args.port,
+        host=args.host,
+        open_browser=not args.no_browser,
+        mod=args.mod,
+    )
+    where = "" if args.host in ("127.0.0.1", "localhost", "::1") else " (reachable from other machines)"
+    print(f"geneverse explore: {server.url}{where}  (Ctrl-C to stop)", flush=True)
+    try:
+        while server.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("geneverse explore: stopped.", file=sys.stderr)
+    finally:
+        server.stop()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="geneverse", description="Gene embeddings from expression data.")
@@ -558,6 +585,18 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--spatial-key", default="spatial", help="obsm key of the coordinates (default spatial)")
     view.add_argument("--mod", default=None, help="modality of an .h5mu file")
     view.set_defaults(func=_view)
+
+    explore = sub.add_parser(
+        "explore", help="browse an .h5ad file's gene embeddings in a local web page (search, map, analogies, pairs)"
+    )
+    explore.add_argument("input", help=".h5ad (or .h5mu with --mod) with gene vectors in varm")
+    explore.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    explore.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    explore.add_argument("--no-browser", action="store_true", help="do not open a browser; print the address only")
+    explore.add_argument("--key", default=None, help="varm key of the embedding shown first (default X_gv)")
+    explore.add_argument("--gene-symbols", default=None, help="var column of the gene names to show and query")
+    explore.add_argument("--mod", default=None, help="modality of an .h5mu file")
+    explore.set_defaults(func=_explore)
 
     cache = sub.add_parser("cache", help="show or clear the co-expression cache")
     cache.add_argument("action", choices=["info", "clear"], help="info: where and how many; clear: delete all")

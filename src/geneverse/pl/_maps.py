@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from .._core._search import valid_rows
 from .._data import cell_vectors, gene_vectors
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import check_positive_int, check_seed, renamed_parameters, resolve_modality
+from .._utils import UNS_KEY, check_positive_int, check_seed, renamed_parameters, resolve_modality, write_uns
 from ._coexpression import _show_or_save
 
 if TYPE_CHECKING:
@@ -52,6 +53,46 @@ def _map(
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5))
     return usable, points, ax
+
+
+def vectors_digest(vectors: np.ndarray) -> str:
+    """A fingerprint of float64 vectors: a stored layout is reused only for the vectors it was computed from."""
+    return hashlib.blake2b(np.ascontiguousarray(vectors, dtype=np.float64).tobytes(), digest_size=16).hexdigest()
+
+
+def stored_gene_layout(
+    adata: Any,
+    vectors_key: str,
+    vectors: np.ndarray,
+    method: str = "umap",
+    seed: int | None = None,
+    n_neighbors: int | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The layout :func:`gene_map` stored for these vectors (rows, points), or ``None``.
+
+    ``seed``/``n_neighbors`` ``None`` accept a layout drawn with any; the vectors must be the same.
+    """
+    key = Key.gene_layout(vectors_key, method)
+    record = adata.uns.get(UNS_KEY, {}).get(key) if isinstance(adata.uns.get(UNS_KEY), Mapping) else None
+    if key not in adata.varm or not isinstance(record, Mapping):
+        return None
+    wanted = {"vectors_key": vectors_key, "method": method, "seed": seed, "n_neighbors": n_neighbors}
+    if any(value is not None and record.get(name) != value for name, value in wanted.items()):
+        return None
+    layout = np.asarray(adata.varm[key], dtype=np.float64)
+    if layout.shape != (adata.n_vars, 2) or record.get("vectors_digest") != vectors_digest(vectors):
+        return None
+    rows = np.flatnonzero(np.isfinite(layout).all(axis=1))
+    return rows, layout[rows]
+
+
+def _store_gene_layout(adata, vectors_key, vectors, rows, points, method, seed, n_neighbors) -> None:
+    layout = np.full((adata.n_vars, 2), np.nan, dtype=np.float32)
+    layout[rows] = points
+    key = Key.gene_layout(vectors_key, method)
+    adata.varm[key] = layout
+    record = {"vectors_key": vectors_key, "method": method, "seed": seed, "n_neighbors": n_neighbors}
+    write_uns(adata, key, {**record, "vectors_digest": vectors_digest(vectors)})
 
 
 def _check(method: str, seed: int) -> tuple[str, int]:
@@ -101,6 +142,10 @@ def gene_map(
 ) -> Axes | None:
     """2-D map (UMAP or t-SNE, cosine) of the gene vectors, coloured by program, chosen genes labelled.
 
+    The layout is stored in ``varm['<vectors_key>_<method>']`` (genes without a vector: NaN) with its
+    parameters and a fingerprint of the vectors in ``uns['gv']``; a later call with the same vectors and
+    parameters, and ``geneverse explore``, reuse it instead of computing it again.
+
     Parameters
     ----------
     {doc_adata_vectors}
@@ -124,7 +169,16 @@ def gene_map(
     vectors = gene_vectors(modality, vectors_key)
     if color is not None and color not in modality.var.columns:
         raise KeyError(f"color={color!r} is not a var column; run `gv.tl.programs(adata)` or pass color=None.")
-    usable, points, ax = _map(vectors, f"varm[{vectors_key!r}]", method, seed, n_neighbors, ax)
+    stored = stored_gene_layout(modality, vectors_key, vectors, method, seed, n_neighbors)
+    if stored is None:
+        usable, points, ax = _map(vectors, f"varm[{vectors_key!r}]", method, seed, n_neighbors, ax)
+        _store_gene_layout(modality, vectors_key, vectors, usable, points, method, seed, n_neighbors)
+    else:
+        import matplotlib.pyplot as plt
+
+        usable, points = stored
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 5.5))
     _draw(ax, points, None if color is None else modality.var[color].iloc[usable], 12)
     if label is None and color is not None:  # the most central gene of each program
         record = modality.uns.get("gv", {}).get(color, {})
