@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # pull torch instead would download a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-scale-genes bench-coexpression bench-embedding bench-quality bench-quality-quick bench-steps bench-annotate bench-batch bench-regions bench-embeddings peer clean
+.PHONY: venv demo test lint docs system-deps docs-screenshot plot-baselines bench bench-scale bench-scale-genes bench-explore bench-coexpression bench-embedding bench-quality bench-quality-quick bench-steps bench-annotate bench-batch bench-regions bench-embeddings peer clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,18 +34,20 @@ $(VENV)/.peer-installed: | $(PY)
 
 peer: $(VENV)/.peer-installed
 
-# The napari widget is tested in a real viewer under a virtual X server (pytest-xvfb starts Xvfb).
-# Debian packages, installed only when missing (as root, or with sudo).
+# The napari widget is tested in a real viewer under a virtual X server (pytest-xvfb starts Xvfb);
+# geneverse explore's page in Debian's Chromium, driven by Playwright (whose own browser download is
+# not used). Debian packages, installed only when missing (as root, or with sudo).
 SYSTEM_DEPS := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 \
-	libxcb-cursor0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri libfontconfig1 libdbus-1-3
+	libxcb-cursor0 libxcb-xinerama0 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri libfontconfig1 libdbus-1-3 \
+	chromium
 
 system-deps:
 	@missing="$$(for p in $(SYSTEM_DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
 	if [ -n "$$missing" ]; then \
-		echo "installing for the napari tests:" $$missing; \
+		echo "installing for the napari and browser tests:" $$missing; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
-		|| echo "warning: could not install $$missing; the napari tests will be skipped"; \
+		|| echo "warning: could not install $$missing; the napari or browser tests will be skipped"; \
 	fi
 
 test: $(VENV)/.test-installed peer system-deps
@@ -70,7 +72,7 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts
 
 # Timings: the OpenBLAS variables set on these machines slow numpy, so they are unset here only.
-bench: bench-coexpression bench-embedding bench-quality bench-steps bench-annotate bench-batch bench-regions bench-embeddings bench-scale bench-scale-genes
+bench: bench-coexpression bench-embedding bench-quality bench-steps bench-annotate bench-batch bench-regions bench-embeddings bench-scale bench-scale-genes bench-explore
 
 bench-coexpression: $(VENV)/.test-installed peer
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/coexpression.py
@@ -107,6 +109,9 @@ bench-scale: $(VENV)/.test-installed
 bench-scale-genes: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/scale.py --genes 2000,5000,10000,20000,30000
 
+bench-explore: $(VENV)/.test-installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/explore.py --genes 20000
+
 bench-regions: $(VENV)/.test-installed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/regions.py
 
@@ -118,6 +123,8 @@ plot-baselines: $(VENV)/.test-installed
 # The README's napari screenshot (docs/img/napari_programs.png), drawn under a virtual X server.
 docs-screenshot: $(VENV)/.test-installed system-deps
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/scripts/napari_screenshot.py
+	test -f demo_output/pbmc68k_geneverse.h5ad || $(MAKE) --no-print-directory demo
+	$(PY) docs/scripts/explore_screenshot.py
 
 clean:
 	rm -rf $(VENV) demo_output benchmarks/results .pytest_cache docs/_build docs/generated

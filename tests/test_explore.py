@@ -284,3 +284,35 @@ def test_names_table_handles_missing_aliases_and_duplicates():
     explorer = Explorer(adata)
     assert [r["gene"] for r in explorer.genes("b")] == ["queen", "man"]  # alias b: two genes, once each
     assert explorer.genes("nan") == []
+
+
+def test_cli_explore_serves_until_interrupted(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "genes.h5ad"
+    explorer_data().write_h5ad(path)
+    command = [sys.executable, "-m", "geneverse.cli", "explore", str(path), "--port", "0", "--no-browser"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("geneverse explore: http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "api/analogy?a=king&b=man&c=woman&n=1", timeout=30) as response:
+            assert json.load(response)["results"][0]["gene"] == "queen"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert "stopped" in process.stderr.read()
+    finally:
+        process.kill()
+
+
+def test_explore_a_mudata_modality():
+    mudata = pytest.importorskip("mudata")
+    mdata = mudata.MuData({"rna": explorer_data()})
+    server = gv.viewer.explore(mdata, mod="rna")
+    try:
+        assert server.explorer.similar("king", 1).gene.tolist() == ["prince"]
+    finally:
+        server.stop()

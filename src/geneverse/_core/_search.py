@@ -16,8 +16,7 @@ METRICS = ("cosine", "dot", "euclidean")
 
 def valid_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows with finite values and a nonzero entry."""
-    finite = np.isfinite(vectors).all(axis=1)
-    return finite & (np.abs(np.where(finite[:, None], vectors, 0.0)).max(axis=1, initial=0.0) > 0)
+    return np.isfinite(vectors).all(axis=1) & (vectors != 0).any(axis=1)
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -27,11 +26,13 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     (1e-200, 1e200) neither underflow nor overflow.
     """
     valid = valid_rows(vectors)
-    clean = np.where(valid[:, None], vectors, 0.0).astype(np.float64)
-    scale = np.abs(clean).max(axis=1, initial=0.0)
-    clean = clean / np.where(scale > 0, scale, 1.0)[:, None]
+    clean = np.array(vectors, dtype=np.float64)  # a copy, divided in place below
+    clean[~valid] = 0.0
+    scale = np.maximum(clean.max(axis=1, initial=0.0), -clean.min(axis=1, initial=0.0))  # max |x|, no temporary
+    clean /= np.where(scale > 0, scale, 1.0)[:, None]
     norms = np.linalg.norm(clean, axis=1)
-    return clean / np.where(norms > 0, norms, 1.0)[:, None]
+    clean /= np.where(norms > 0, norms, 1.0)[:, None]
+    return clean
 
 
 def top_indices(scores: np.ndarray, n: int, allowed: np.ndarray) -> np.ndarray:
@@ -64,21 +65,50 @@ def similarity_to(vectors: np.ndarray, query: np.ndarray, metric: str) -> np.nda
     return scores
 
 
-def analogy_scores(vectors: np.ndarray, a: int, b: int, c: int, method: str, epsilon: float = 1e-3) -> np.ndarray:
-    """Scores for ``a - b + c`` (king - man + woman): 3CosAdd or 3CosMul (Levy & Goldberg, 2014).
+@dataclass
+class SearchIndex:
+    """Gene vectors prepared once for cosine queries: unit rows, and the rows that can be answered.
 
-    3CosAdd is the cosine with ``â - b̂ + ĉ`` (same ranking as ``cos(x,a) - cos(x,b) + cos(x,c)``);
-    3CosMul is ``cos'(x,a) cos'(x,c) / (cos'(x,b) + epsilon)`` with ``cos' = (cos + 1) / 2``.
+    Built per call by :func:`geneverse.tl.similar` and :func:`~geneverse.tl.analogy`; kept by the
+    explorer, which answers many queries on the same vectors.
     """
-    unit = unit_rows(vectors)
-    if method == "3cosadd":
-        target = unit[a] - unit[b] + unit[c]
-        norm = np.linalg.norm(target)
-        return unit @ (target / norm if norm > 0 else target)
-    if method == "3cosmul":
-        shifted = (unit @ unit[[a, b, c]].T + 1) / 2
-        return shifted[:, 0] * shifted[:, 2] / (shifted[:, 1] + epsilon)
-    raise ValueError(f"Unknown analogy method {method!r}; use '3cosadd' or '3cosmul'.")
+
+    unit: np.ndarray
+    valid: np.ndarray
+
+    @classmethod
+    def build(cls, vectors: np.ndarray) -> SearchIndex:
+        return cls(unit_rows(vectors), valid_rows(vectors))
+
+    def _best(self, scores: np.ndarray, n: int, exclude: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        allowed = self.valid.copy()
+        allowed[exclude] = False
+        best = top_indices(scores, n, allowed)
+        return best, scores[best]
+
+    def similar(self, row: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` rows with the largest cosine to ``row`` (itself excluded), best first, and the cosines."""
+        return self._best(self.unit @ self.unit[row], n, [row])
+
+    def analogy_scores(self, a: int, b: int, c: int, method: str, epsilon: float = 1e-3) -> np.ndarray:
+        """Scores for ``a - b + c`` (king - man + woman): 3CosAdd or 3CosMul (Levy & Goldberg, 2014).
+
+        3CosAdd is the cosine with ``â - b̂ + ĉ`` (same ranking as ``cos(x,a) - cos(x,b) + cos(x,c)``);
+        3CosMul is ``cos'(x,a) cos'(x,c) / (cos'(x,b) + epsilon)`` with ``cos' = (cos + 1) / 2``.
+        """
+        unit = self.unit
+        if method == "3cosadd":
+            target = unit[a] - unit[b] + unit[c]
+            norm = np.linalg.norm(target)
+            return unit @ (target / norm if norm > 0 else target)
+        if method == "3cosmul":
+            shifted = (unit @ unit[[a, b, c]].T + 1) / 2
+            return shifted[:, 0] * shifted[:, 2] / (shifted[:, 1] + epsilon)
+        raise ValueError(f"Unknown analogy method {method!r}; use '3cosadd' or '3cosmul'.")
+
+    def analogy(self, a: int, b: int, c: int, n: int, method: str = "3cosadd") -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best answers to ``a - b + c`` (the three excluded), best first, and their scores."""
+        return self._best(self.analogy_scores(a, b, c, method), n, [a, b, c])
 
 
 @dataclass

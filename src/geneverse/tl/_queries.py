@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core._search import METRICS, analogy_scores, similarity_to, top_indices, valid_rows
+from .._core._search import METRICS, SearchIndex, similarity_to, top_indices, valid_rows
 from .._core._search import similar_pairs as _similar_pairs
 from .._data import gene_names, gene_vectors
 from .._docs import shared_docs
@@ -102,6 +102,9 @@ def similar(
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
     vectors, (row,) = _query_rows(adata, [gene], vectors_key, gene_symbols)
+    if metric == "cosine":
+        best, scores = SearchIndex.build(vectors).similar(row, n)
+        return _table(adata, best, scores, gene_symbols, description_key)
     scores = similarity_to(vectors, vectors[row], metric)
     allowed = valid_rows(vectors)
     allowed[row] = False
@@ -148,11 +151,8 @@ def analogy(
     adata = resolve_modality(adata, mod)
     n = check_positive_int("n", n)
     vectors, rows = _query_rows(adata, [a, b, c], vectors_key, gene_symbols)
-    scores = analogy_scores(vectors, *rows, method=method)
-    allowed = valid_rows(vectors)
-    allowed[rows] = False
-    best = top_indices(scores, n, allowed)
-    return _table(adata, best, scores[best], gene_symbols, description_key, score_name="score")
+    best, scores = SearchIndex.build(vectors).analogy(*rows, n, method)
+    return _table(adata, best, scores, gene_symbols, description_key, score_name="score")
 
 
 @renamed_parameters(key="vectors_key")

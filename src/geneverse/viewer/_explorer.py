@@ -1,8 +1,10 @@
 """What ``geneverse explore`` answers, without HTTP: gene look-up, queries, programs and the gene map.
 
 :class:`Explorer` holds an AnnData read-only: it never writes to it (the map it computes is kept in
-memory). Its queries are the public ones (:func:`geneverse.tl.similar`, :func:`~geneverse.tl.analogy`,
-:func:`~geneverse.tl.similar_pairs`), so the page answers what the CLI and Python answer.
+memory). Its queries share their code with the public ones (:func:`geneverse.tl.similar` and
+:func:`~geneverse.tl.analogy` through :class:`~geneverse._core._search.SearchIndex`, prepared once per
+embedding; :func:`~geneverse.tl.similar_pairs` itself), so the page answers what the CLI and Python
+answer. The vectors are read at the first query of each embedding.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._core._search import SearchIndex
 from .._data import gene_names, gene_vectors
 from .._keys import Key
 from .._utils import DESCRIPTION_COLUMNS, UNS_KEY, resolve_modality
 from ..io._markdown import ENSEMBL_GENE, PROTEIN_ATLAS
+from ..tl._queries import _table
 
 #: ``var`` columns searched by the completion besides the gene names: Ensembl IDs, then aliases
 #: (several per gene, separated by ``,``, ``;`` or ``|``).
@@ -145,6 +149,10 @@ class Explorer:
         self.default_key = self.key(vectors_key)
         self.map_seed = map_seed
         self._names = _Names.build(self.labels, self.adata.var)
+        self._row = {}  # the first row of each name, as gene_position finds it
+        for row, label in enumerate(self.labels):
+            self._row.setdefault(label, row)
+        self._indexes: dict[str, SearchIndex] = {}
         self._description = next((self.adata.var[c] for c in DESCRIPTION_COLUMNS if c in self.adata.var), None)
         self._ensembl = next((self.adata.var[c].astype(str) for c in ID_COLUMNS if c in self.adata.var), None)
         self._programs_column = Key.PROGRAMS if Key.PROGRAMS in self.adata.var.columns else None
@@ -167,14 +175,12 @@ class Explorer:
         if gene is None or not str(gene).strip():
             raise ValueError(f"{name} is missing: give a gene name, e.g. {name}={self.labels[0]}.")
         gene = str(gene).strip()
-        exact = np.flatnonzero(self.labels == gene)
-        if len(exact):
-            return int(exact[0])
+        if gene in self._row:
+            return self._row[gene]
         hits = self._names.exact(gene)
-        rows = np.unique(self._names.rows[hits])
-        if len(rows) >= 1:
-            by_name = [r for r in rows if self._names.kinds[hits][self._names.rows[hits] == r][0] != "alias"]
-            return int((by_name or list(rows))[0])
+        if len(hits):  # a name in another case first, then an Ensembl ID, then an alias
+            rank = {"name": 0, "ensembl": 1, "alias": 2}
+            return int(self._names.rows[min(hits, key=lambda i: (rank[self._names.kinds[i]], i))])
         close = difflib.get_close_matches(gene, self.labels.tolist(), n=5, cutoff=0.6)
         if not close:
             close = [self._names.shown[i] for i in self._names.prefix(gene[:3])[:5]] if len(gene) >= 3 else []
@@ -202,6 +208,11 @@ class Explorer:
             if len(out) == n:
                 break
         return out
+
+    @property
+    def has_programs(self) -> bool:
+        """Whether the genes have programs (``var["gv_program"]`` from :func:`geneverse.tl.programs`)."""
+        return self._programs_column is not None
 
     # --- one gene -------------------------------------------------------------------------------
     def link(self, row: int) -> str:
@@ -252,29 +263,43 @@ class Explorer:
 
     # --- queries --------------------------------------------------------------------------------
     def _annotate(self, table: pd.DataFrame) -> pd.DataFrame:
-        rows = {name: i for i, name in enumerate(self.labels)}
         for column in [c for c in ("gene", "gene_x", "gene_y") if c in table.columns]:
-            position = table[column].map(rows)
+            position = [self._row[gene] for gene in table[column]]  # not Series.map: it copies the dict
             suffix = column[4:]
             table[f"link{suffix}"] = [self.link(int(r)) for r in position]
             table[f"program{suffix}"] = [self.program(int(r)) for r in position]
         return table
 
-    def similar(self, gene: str | None, n: Any = None, key: str | None = None) -> pd.DataFrame:
-        import geneverse as gv
+    def index(self, key: str) -> SearchIndex:
+        """The unit vectors of ``key``, prepared at the first query (the file is read once)."""
+        with self._lock:
+            if key not in self._indexes:
+                self._indexes[key] = SearchIndex.build(gene_vectors(self.adata, key))
+            return self._indexes[key]
 
+    def _rows(self, genes: list[tuple[Any, str]], key: str) -> tuple[SearchIndex, list[int]]:
+        rows = [self.resolve(gene, name) for gene, name in genes]
+        index = self.index(key)
+        for row in rows:
+            if not index.valid[row]:
+                raise ValueError(f"Gene {self.labels[row]!r} has no usable vector in varm[{key!r}] (NaN or all zeros).")
+        return index, rows
+
+    def similar(self, gene: str | None, n: Any = None, key: str | None = None) -> pd.DataFrame:
+        """:func:`geneverse.tl.similar`'s table (cosine), from the prepared vectors."""
         key, n = self.key(key), _int(n, "n", 10)
-        label = self.labels[self.resolve(gene)]
-        return gv.tl.similar(self.adata, label, n, vectors_key=key, gene_symbols=self.gene_symbols)
+        index, (row,) = self._rows([(gene, "gene")], key)
+        best, scores = index.similar(row, n)
+        return _table(self.adata, best, scores, self.gene_symbols, None)
 
     def analogy(self, a: Any, b: Any, c: Any, n: Any = None, key: str | None = None) -> pd.DataFrame:
-        import geneverse as gv
-
+        """:func:`geneverse.tl.analogy`'s table (3CosAdd), from the prepared vectors."""
         key, n = self.key(key), _int(n, "n", 10)
-        genes = [self.labels[self.resolve(g, name)] for g, name in ((a, "a"), (b, "b"), (c, "c"))]
-        if len(set(genes)) < 3:
-            raise ValueError(f"An analogy needs three different genes, got {genes}.")
-        return gv.tl.analogy(self.adata, *genes, n=n, vectors_key=key, gene_symbols=self.gene_symbols)
+        index, rows = self._rows([(a, "a"), (b, "b"), (c, "c")], key)
+        if len(set(rows)) < 3:
+            raise ValueError(f"An analogy needs three different genes, got {[self.labels[r] for r in rows]}.")
+        best, scores = index.analogy(*rows, n)
+        return _table(self.adata, best, scores, self.gene_symbols, None, score_name="score")
 
     def pairs(self, a: Any, b: Any, n: Any = None, key: str | None = None) -> pd.DataFrame:
         import geneverse as gv
@@ -337,20 +362,15 @@ class Explorer:
                 self._map_errors[key] = f"{type(error).__name__}: {error}"
 
     def _map_payload(self, rows: np.ndarray, points: np.ndarray, source: str) -> dict:
-        programs = (
-            self.adata.var[self._programs_column]
-            .iloc[rows]
-            .astype(str)
-            .where(self.adata.var[self._programs_column].iloc[rows].notna(), None)
-            if self._programs_column
-            else pd.Series([None] * len(rows))
-        )
-        names = sorted({p for p in programs if p is not None}, key=lambda p: (len(p), p))
+        column = self.adata.var[self._programs_column].iloc[rows] if self.has_programs else [None] * len(rows)
+        programs = [None if pd.isna(p) else str(p) for p in column]
+        names = sorted({p for p in programs if p is not None}, key=lambda p: (len(p), p))  # P2 before P10
+        index = {name: i for i, name in enumerate(names)}
         return {
             "genes": self.labels[rows].tolist(),
             "x": np.round(points[:, 0].astype(float), 4).tolist(),
             "y": np.round(points[:, 1].astype(float), 4).tolist(),
-            "program": [None if p is None else names.index(p) for p in programs],
+            "program": [None if p is None else index[p] for p in programs],
             "programs": names,
             "source": source,
         }

@@ -103,7 +103,7 @@ class ExplorerApp:
                         "keys": explorer.keys,
                         "default_key": explorer.default_key,
                         "example": explorer.labels[0] if len(explorer.labels) else None,
-                        "programs": explorer._programs_column is not None,
+                        "programs": explorer.has_programs,
                     }
                 ]
             }
