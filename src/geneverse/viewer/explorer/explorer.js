@@ -72,6 +72,8 @@ function cell(row, content, className) {
 }
 
 function fillTable(id, results, score) {
+  // no description column when the file has none
+  $(id).classList.toggle("no-description", results.every((r) => !r.description));
   const body = $(id).querySelector("tbody");
   body.replaceChildren();
   for (const result of results) {
@@ -267,6 +269,28 @@ function nearest(px, py, within = 10) {
   return best;
 }
 
+function drawPoints(width, height) {
+  // the points, drawn once per view into an offscreen canvas; hover and selection are drawn over it
+  const ratio = window.devicePixelRatio || 1;
+  const layer = document.createElement("canvas");
+  layer.width = Math.round(width * ratio);
+  layer.height = Math.round(height * ratio);
+  const context = layer.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, width, height);
+  const r = radius();
+  for (let i = 0; i < state.map.x.length; i++) {
+    const [sx, sy] = toScreen(i);
+    if (sx < -r || sy < -r || sx > width + r || sy > height + r) continue;
+    context.fillStyle = colour(i);
+    context.beginPath();
+    context.arc(sx, sy, r, 0, 2 * Math.PI);
+    context.fill();
+  }
+  return layer;
+}
+
 function drawMap() {
   const canvas = $("map");
   const ratio = window.devicePixelRatio || 1;
@@ -276,38 +300,49 @@ function drawMap() {
     canvas.height = Math.round(height * ratio);
   }
   const context = canvas.getContext("2d");
-  context.setTransform(ratio, 0, 0, ratio, 0, 0);
-  context.fillStyle = "#fff";
-  context.fillRect(0, 0, width, height);
-  if (!state.map || !state.view) return;
-  const r = radius();
-  const n = state.map.x.length;
-  for (let i = 0; i < n; i++) {
-    const [sx, sy] = toScreen(i);
-    if (sx < -r || sy < -r || sx > width + r || sy > height + r) continue;
-    context.fillStyle = colour(i);
-    context.fillRect(sx - r, sy - r, 2 * r, 2 * r);
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  if (!state.map || !state.view) {
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    return;
   }
-  const mark = (i, size, stroke, label) => {
+  const viewKey = [state.view.scale, state.view.tx, state.view.ty, width, height, ratio, state.key].join();
+  if (!state.layer || state.layerKey !== viewKey) {
+    state.layer = drawPoints(width, height);
+    state.layerKey = viewKey;
+    buildGrid();
+  }
+  context.drawImage(state.layer, 0, 0);
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const r = radius();
+  const ring = (i, size, stroke) => {
     const [sx, sy] = toScreen(i);
     context.beginPath();
     context.arc(sx, sy, size, 0, 2 * Math.PI);
     context.lineWidth = 2;
     context.strokeStyle = stroke;
     context.stroke();
-    if (label) {
-      context.font = "600 12px system-ui, sans-serif";
-      context.fillStyle = "#1d2330";
-      context.fillText(state.map.genes[i], sx + size + 3, sy + 4);
-    }
   };
-  for (const gene of state.neighbours) {
-    const i = state.map.index.get(gene);
-    if (i !== undefined) mark(i, r + 3, "#2b6cb0", state.view.scale > 0 && state.neighbours.size <= 12);
+  const labels = []; // drawn label boxes: a label that would overlap one is left out (hover names it)
+  const label = (i, size) => {
+    const [sx, sy] = toScreen(i);
+    context.font = "600 12px system-ui, sans-serif";
+    const box = [sx + size + 3, sy - 8, context.measureText(state.map.genes[i]).width, 14];
+    if (labels.some((b) => box[0] < b[0] + b[2] && b[0] < box[0] + box[2] && box[1] < b[1] + b[3] && b[1] < box[1] + box[3])) return;
+    labels.push(box);
+    context.fillStyle = "rgb(255 255 255 / 0.85)";
+    context.fillRect(box[0] - 1, box[1], box[2] + 2, box[3]);
+    context.fillStyle = "#1d2330";
+    context.fillText(state.map.genes[i], box[0], sy + 4);
+  };
+  const neighbours = [...state.neighbours].map((g) => state.map.index.get(g)).filter((i) => i !== undefined && i !== state.selected);
+  neighbours.forEach((i) => ring(i, r + 3, "#2b6cb0"));
+  if (state.selected >= 0) {
+    ring(state.selected, r + 5, "#111");
+    label(state.selected, r + 5); // the selected gene's name first: it is never left out
   }
-  if (state.selected >= 0) mark(state.selected, r + 5, "#111", true);
-  if (state.hover >= 0) mark(state.hover, r + 3, "#555", false);
-  buildGrid();
+  neighbours.forEach((i) => label(i, r + 3));
+  if (state.hover >= 0) ring(state.hover, r + 3, "#555");
 }
 
 function buildLegend() {
