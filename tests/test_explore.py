@@ -203,7 +203,7 @@ def test_map_is_read_when_gene_map_stored_it_and_computed_once_otherwise(tmp_pat
 
     ax = gv.pl.gene_map(adata, show=False)
     stored = adata.varm["X_gv_umap"]
-    assert np.isfinite(stored).all() and adata.uns["gv"]["X_gv_umap"]["vectors_key"] == "X_gv"
+    assert np.isfinite(stored).all() and adata.uns["gv"]["X_gv_umap"]["params"]["vectors_key"] == "X_gv"
     adata.write_h5ad(tmp_path / "mapped.h5ad")
     read = Explorer(ad.read_h5ad(tmp_path / "mapped.h5ad")).map()
     assert read["source"] == "stored"

@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 
 from .._core._search import valid_rows
-from .._data import cell_vectors, gene_vectors
+from .._data import cell_vectors, gene_vectors, write_result
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import UNS_KEY, check_positive_int, check_seed, renamed_parameters, resolve_modality, write_uns
+from .._utils import UNS_KEY, check_positive_int, check_seed, renamed_parameters, resolve_modality
 from ._coexpression import _show_or_save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 METHODS = ("umap", "tsne")
+#: The ``kind`` of a stored gene-map layout's record.
+LAYOUT_KIND = "gene_layout"
 
 
 def _layout(vectors: np.ndarray, method: str, seed: int, n_neighbors: int) -> np.ndarray:
@@ -76,8 +78,11 @@ def stored_gene_layout(
     record = adata.uns.get(UNS_KEY, {}).get(key) if isinstance(adata.uns.get(UNS_KEY), Mapping) else None
     if key not in adata.varm or not isinstance(record, Mapping):
         return None
+    params = record.get("params", {})
     wanted = {"vectors_key": vectors_key, "method": method, "seed": seed, "n_neighbors": n_neighbors}
-    if any(value is not None and record.get(name) != value for name, value in wanted.items()):
+    if record.get("kind") != LAYOUT_KIND or not isinstance(params, Mapping):
+        return None
+    if any(value is not None and params.get(name) != value for name, value in wanted.items()):
         return None
     layout = np.asarray(adata.varm[key], dtype=np.float64)
     if layout.shape != (adata.n_vars, 2) or record.get("vectors_digest") != vectors_digest(vectors):
@@ -90,9 +95,9 @@ def _store_gene_layout(adata, vectors_key, vectors, rows, points, method, seed, 
     layout = np.full((adata.n_vars, 2), np.nan, dtype=np.float32)
     layout[rows] = points
     key = Key.gene_layout(vectors_key, method)
-    adata.varm[key] = layout
-    record = {"vectors_key": vectors_key, "method": method, "seed": seed, "n_neighbors": n_neighbors}
-    write_uns(adata, key, {**record, "vectors_digest": vectors_digest(vectors)})
+    params = {"vectors_key": vectors_key, "method": method, "seed": seed, "n_neighbors": n_neighbors}
+    record = {"kind": LAYOUT_KIND, "params": params, "vectors_digest": vectors_digest(vectors)}
+    write_result(adata, key, record, varm={key: layout})
 
 
 def _check(method: str, seed: int) -> tuple[str, int]:

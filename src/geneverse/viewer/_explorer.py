@@ -23,6 +23,7 @@ from .._data import gene_names, gene_vectors
 from .._keys import Key
 from .._utils import DESCRIPTION_COLUMNS, UNS_KEY, resolve_modality
 from ..io._markdown import ENSEMBL_GENE, PROTEIN_ATLAS
+from ..pl._maps import LAYOUT_KIND
 from ..tl._queries import _table
 
 #: ``var`` columns searched by the completion besides the gene names: Ensembl IDs, then aliases
@@ -398,7 +399,7 @@ def embedding_keys(adata: Any) -> list[str]:
         if len(shape) != 2 or shape[1] < 2 or dtype is None or not np.issubdtype(dtype, np.number):
             continue
         record = store.get(key) if isinstance(store, Mapping) else None
-        if isinstance(record, Mapping) and "vectors_digest" in record:  # a layout of gv.pl.gene_map
+        if isinstance(record, Mapping) and record.get("kind") == LAYOUT_KIND:  # a layout of gv.pl.gene_map
             continue
         keys.append(str(key))
     return keys
