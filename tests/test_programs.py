@@ -251,3 +251,17 @@ def test_mudata_for_programs_scores_and_cells():
     assert "gv_program" in mdata["rna"].var and "gv_programs" in mdata["rna"].obsm and "X_gv_cells" in mdata["rna"].obsm
     with pytest.raises(ValueError, match="mod="):
         gv.tl.cell_embed(mdata, progress=False)
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_programs_and_gene_map_progress_bars(progress, capsys):
+    # the kNN graph's blocks and UMAP's epochs show a bar unless turned off; the answer does not change
+    adata = two_programs()
+    gv.tl.programs(adata, progress=progress)
+    assert ("programs" in capsys.readouterr().err) is progress
+    reference = two_programs()
+    gv.tl.programs(reference, progress=not progress)
+    assert adata.var["gv_program"].equals(reference.var["gv_program"])
+    ax = gv.pl.gene_map(adata, show=False, progress=progress)
+    plt.close(ax.figure)
+    assert ("UMAP epochs" in capsys.readouterr().err) is progress

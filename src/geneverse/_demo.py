@@ -113,7 +113,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
         print(pairs_like.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
     # Programs of genes, their scores per cell, and cells embedded by their genes' vectors.
-    gv.tl.programs(adata)
+    gv.tl.programs(adata, progress=progress)
     gv.tl.score_programs(adata, progress=progress)
     gv.tl.cell_embed(adata, layer="counts", progress=progress)  # TF-IDF weights of the counts
     gv.tl.annotate(adata, gv.datasets.pbmc_markers())  # cell types from the shipped literature markers
@@ -173,7 +173,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     write_table(program_table, paths["programs"], sep="\t", index=False)
     write_table(best, paths["program_by_population"], sep="\t", index=False)
     write_table(cell_types, paths["cell_types"], sep="\t")
-    ax = gv.pl.gene_map(adata, show=False, save=paths["gene_map"])
+    ax = gv.pl.gene_map(adata, show=False, save=paths["gene_map"], progress=progress)
     plt.close(ax.figure)
     axes = gv.pl.programs(adata, show=False, save=paths["program_scores"])
     plt.close(axes[0, 0].figure)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -13,20 +15,24 @@ def _rows_per_block(n_genes: int) -> int:
     return int(np.clip(2**23 // max(n_genes, 1), 1, 2048))
 
 
-def cosine_knn_graph(vectors: np.ndarray, n_neighbors: int, block_size: int | None = None) -> sp.csr_matrix:
+def cosine_knn_graph(
+    vectors: np.ndarray, n_neighbors: int, block_size: int | None = None, progress: Callable | None = None
+) -> sp.csr_matrix:
     """Symmetric weighted kNN graph: each gene to its ``n_neighbors`` most cosine-similar genes.
 
     Weights are the cosine similarities clipped at 0 (anti-similar genes are not neighbours);
     the graph is symmetrised with the larger weight of the two directions. Blocks of rows keep
     memory at O(block x genes): by default about 2**23 similarities per block (32 MB of float32,
-    plus argpartition's int64 indices), whatever the number of genes.
+    plus argpartition's int64 indices), whatever the number of genes. ``progress`` is a tqdm-like
+    factory for a bar over the blocks, or ``None``.
     """
     unit = unit_rows(vectors)
     n = len(unit)
     k = min(n_neighbors, n - 1)
     block_size = block_size or _rows_per_block(n)
     rows, cols, weights = [], [], []
-    for start in range(0, n, block_size):
+    starts = range(0, n, block_size)
+    for start in progress(starts, total=len(starts)) if progress else starts:
         block = np.arange(start, min(start + block_size, n))
         similarity = unit[block] @ unit.T
         similarity[np.arange(len(block)), block] = -np.inf  # no self loops

@@ -51,6 +51,7 @@ def programs(
     n_clusters: int | None = None,
     seed: int = 0,
     key_added: str = Key.PROGRAMS,
+    progress: bool = True,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
@@ -83,6 +84,9 @@ def programs(
         Random seed of Leiden / k-means.
     key_added
         ``var`` column and ``uns['gv']`` key.
+    progress
+        Show a progress bar over the blocks of the kNN graph (20,000 genes: about 3.5 s of the 7 s;
+        Leiden itself shows none).
     {doc_mod}
     {doc_copy}
 
@@ -106,7 +110,8 @@ def programs(
         check_positive_int("n_neighbors", n_neighbors)
         if not np.isfinite(resolution) or resolution <= 0:
             raise ValueError(f"resolution must be positive, got {resolution!r}.")
-        labels = leiden(cosine_knn_graph(vectors[usable], int(n_neighbors)), float(resolution), int(seed))
+        graph = cosine_knn_graph(vectors[usable], int(n_neighbors), progress=progress_bar(progress, "programs"))
+        labels = leiden(graph, float(resolution), int(seed))
         params = {
             "resolution": float(resolution),
             "n_neighbors": int(n_neighbors),
