@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -128,3 +129,70 @@ def test_top_pairs_and_table(adata, tmp_path):
 
     table = pd.read_csv(path, sep="\t", index_col=0)
     np.testing.assert_allclose(table.to_numpy(), corr, atol=1e-5)
+
+
+def _planted_matrix(seed: int = 0, n_cells: int = 300, n_genes: int = 60):
+    adata = gv.datasets.synthetic(n_cells, n_genes, 3, seed=seed)
+    gv.tl.coexpression(adata, "pearson", layer="counts", progress=False, use_cache=False)
+    return adata
+
+
+def test_compact_coexpression_top_k_keeps_each_genes_strongest_partners(tmp_path):
+    adata = _planted_matrix()
+    full = np.asarray(adata.varp["gv_pearson"], dtype=np.float32).copy()
+    strongest = gv.io.top_pairs(adata, "gv_pearson", n=30)
+    gv.io.compact_coexpression(adata, "gv_pearson", top_k=5)
+    compact = adata.varp["gv_pearson"]
+    assert sp.issparse(compact) and compact.dtype == np.float32
+    assert (compact != compact.T).nnz == 0  # symmetric
+    dense = compact.toarray()
+    np.testing.assert_array_equal(np.diag(dense), np.diag(full))
+    n = len(full)
+    for gene in range(n):
+        off = np.abs(full[gene]).copy()
+        off[gene] = -1
+        kept = set(np.flatnonzero(dense[gene])) - {gene}
+        assert set(np.argsort(-off, kind="stable")[:5]) <= kept | set(np.flatnonzero(off == np.sort(off)[-5]))
+        np.testing.assert_array_equal(dense[gene, sorted(kept)], full[gene, sorted(kept)])  # values as they were
+    assert compact.nnz <= n * (2 * 5 + 1)
+    record = adata.uns["gv"]["gv_pearson"]
+    assert record["storage"] == "top_k" and record["top_k"] == 5 and record["kind"] == "coexpression"
+    # the strongest pairs survive, in order; the file is a fraction of the dense one
+    pd.testing.assert_frame_equal(gv.io.top_pairs(adata, "gv_pearson", n=30), strongest)
+    adata.write_h5ad(tmp_path / "compact.h5ad")
+    back = ad.read_h5ad(tmp_path / "compact.h5ad")
+    assert back.uns["gv"]["gv_pearson"]["storage"] == "top_k"
+    np.testing.assert_array_equal(back.varp["gv_pearson"].toarray(), dense)
+    # training on it is refused, with the fix; nothing changes
+    with pytest.raises(ValueError, match=r"strongest partners.*Recompute the full matrix"):
+        gv.tl.embed(back, "gv_pearson", n_components=4, epochs=3, progress=False)
+    assert "X_gv" not in back.varm
+    with pytest.raises(ValueError, match="already keeps only"):
+        gv.io.compact_coexpression(back, "gv_pearson", top_k=3)
+
+
+def test_compact_coexpression_float16_halves_the_matrix_and_still_trains(tmp_path):
+    adata = _planted_matrix()
+    full = np.asarray(adata.varp["gv_pearson"]).copy()
+    copy = gv.io.compact_coexpression(adata, "gv_pearson", copy=True)
+    assert adata.varp["gv_pearson"].dtype == full.dtype  # copy=True leaves the original alone
+    half = copy.varp["gv_pearson"]
+    assert half.dtype == np.float16 and half.nbytes * 2 == full.astype(np.float32).nbytes
+    np.testing.assert_allclose(half.astype(np.float32), full, rtol=1e-3, atol=1e-4)
+    assert copy.uns["gv"]["gv_pearson"]["storage"] == "float16"
+    gv.tl.embed(copy, "gv_pearson", n_components=4, epochs=3, progress=False)
+    assert np.isfinite(copy.varm["X_gv"]).all()
+
+
+@pytest.mark.parametrize(("top_k", "error", "message"), [(0, ValueError, "top_k"), (2.5, ValueError, "top_k")])
+def test_compact_coexpression_rejects_bad_input(top_k, error, message):
+    adata = _planted_matrix()
+    before = np.asarray(adata.varp["gv_pearson"]).copy()
+    with pytest.raises(error, match=message):
+        gv.io.compact_coexpression(adata, "gv_pearson", top_k=top_k)
+    adata.varp["gv_pearson"] = before * 1e6  # beyond float16
+    with pytest.raises(ValueError, match=r"beyond float16.*top_k="):
+        gv.io.compact_coexpression(adata, "gv_pearson")
+    assert adata.varp["gv_pearson"].dtype == before.dtype and "storage" not in adata.uns["gv"]["gv_pearson"]
+    with pytest.raises(KeyError, match="No co-expression matrix"):
+        gv.io.compact_coexpression(adata, "gv_nope")

@@ -119,6 +119,8 @@ def _run_every_writer() -> dict[str, dict]:
     records["tl.batch_correct"] = adata.uns[Key.UNS][Key.CORRECTED]
     gv.tl.gene_network(adata, n_neighbors=3)
     records["tl.gene_network"] = adata.uns[Key.UNS][Key.NETWORK]
+    gv.io.compact_coexpression(adata, "gv_pearson", top_k=3)
+    records["io.compact_coexpression"] = adata.uns[Key.UNS]["gv_pearson"]
     texts = {g: f"gene {g} of a synthetic test" for g in adata.var_names}
     gv.tl.text_embed(adata, texts, progress=False)
     records["tl.text_embed"] = adata.uns[Key.UNS][Key.TEXT_VECTORS]

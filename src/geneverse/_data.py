@@ -222,6 +222,18 @@ def coexpression(adata: Any, key: str = Key.COEXPRESSION, *, mod: str | None = N
     return pd.DataFrame(matrix, index=genes, columns=genes, copy=True)
 
 
+#: ``storage`` in a co-expression record whose matrix keeps each gene's strongest partners only
+#: (:func:`geneverse.io.compact_coexpression`).
+TOP_K_STORAGE = "top_k"
+
+
+def coexpression_storage(modality: Any, key: str) -> str | None:
+    """How ``varp[key]`` is stored (``"float16"``, ``"top_k"``), or ``None`` for a full matrix."""
+    store = modality.uns.get(Key.UNS, {})
+    found = store.get(key) if isinstance(store, Mapping) else None
+    return found.get("storage") if isinstance(found, Mapping) else None
+
+
 def coexpression_matrix(modality: Any, key: str) -> tuple[list[str], np.ndarray]:
     """The genes and the dense matrix of ``varp[key]`` over them.
 

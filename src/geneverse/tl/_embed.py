@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._core._chunks import row_blocks
-from .._data import coexpression_matrix, write_result
+from .._data import TOP_K_STORAGE, coexpression_matrix, coexpression_storage, write_result
 from .._docs import shared_docs
 from .._keys import Key
 from .._utils import (
@@ -210,6 +210,12 @@ def embed(
         raise ValueError(f"tol must be a non-negative number, None or 'auto', got {tol!r}.")
     if not isinstance(key_added, str) or not key_added:
         raise ValueError("key_added must be a non-empty string.")
+    if coexpression_storage(modality, coexpression_key) == TOP_K_STORAGE:
+        raise ValueError(
+            f"varp[{coexpression_key!r}] keeps only each gene's strongest partners (gv.io.compact_coexpression): "
+            "its zeros are not co-expression. Recompute the full matrix with gv.tl.coexpression (the cache "
+            "returns it in seconds) and train on that."
+        )
     genes, target = coexpression_matrix(modality, coexpression_key)  # a view of varp: never written
     summary = _summarise(target)
     if not summary.finite:
