@@ -316,3 +316,65 @@ def test_explore_a_mudata_modality():
         assert server.explorer.similar("king", 1).gene.tolist() == ["prince"]
     finally:
         server.stop()
+
+
+def test_only_this_machines_names_are_answered():
+    # DNS rebinding: a page on another domain that resolves to 127.0.0.1 must not read the data
+    from geneverse.viewer._server import LOOPBACK_NAMES
+
+    app = Client(ExplorerApp(Explorer(explorer_data()), hosts=LOOPBACK_NAMES))
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765"):
+        assert app.get("/api/info", headers={"Host": host}).status_code == 200
+    response = app.get("/api/similar", query_string={"gene": "king"}, headers={"Host": "evil.example:8765"})
+    assert response.status_code == 400 and "is not this server" in response.get_json()["error"]
+
+
+def test_a_bug_is_a_500_not_a_bad_request(data, monkeypatch, caplog):
+    explorer = Explorer(data)
+    monkeypatch.setattr(explorer, "similar", lambda *a: 1 / 0)
+    response = Client(ExplorerApp(explorer)).get("/api/similar", query_string={"gene": "king"})
+    assert response.status_code == 500 and "ZeroDivisionError" in response.get_json()["error"]
+    assert "ZeroDivisionError" in caplog.text  # with its traceback in the log
+
+
+def test_duplicated_names_missing_values_and_genes_without_vectors(tmp_path):
+    adata = explorer_data()
+    adata.var["symbol"] = (
+        ["king", "queen", "man", "woman", "queen"] + [f"S{i}" for i in range(adata.n_vars - 6)] + [np.nan]
+    )
+    adata.var["aliases"] = ["rex", None] + ["x"] * (adata.n_vars - 2)
+    adata.varm["X_gv"][3] = 0.0  # woman has no vector
+    adata.write_h5ad(tmp_path / "odd.h5ad")  # categoricals with missing values, as files hold them
+    server = gv.viewer.explore(tmp_path / "odd.h5ad", gene_symbols="symbol")
+    try:
+        explorer = server.explorer
+        assert explorer.adata.isbacked  # X stays on disk
+        # 'queen' twice (rows 1 and 4): each answer row carries its own program and link
+        table = explorer.similar("king", 60)
+        rows = explorer.results(table)
+        for row, position in zip(rows, table.attrs["rows"]["gene"], strict=True):
+            assert row["program"] == str(adata.var["gv_program"].iloc[position])
+            assert row["link"] == f"https://www.proteinatlas.org/ENSG{position:011d}"
+        assert explorer.gene("woman")["embeddings"] == ["X_emb"]  # as the queries see it
+        with pytest.raises(ValueError, match="Gene 'woman' has no usable vector"):
+            explorer.similar("woman")
+        with pytest.raises(KeyError, match="not in this file"):
+            explorer.resolve("nan")  # a missing symbol is not a name
+    finally:
+        server.stop()
+    assert not explorer.adata.file.is_open  # stop() closes the file it opened
+
+
+def test_gene_map_leaves_a_view_alone():
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    adata = explorer_data()
+    view = adata[:, :40]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # anndata's ImplicitModificationWarning would turn the view into a copy
+        ax = gv.pl.gene_map(view, show=False, progress=False)
+    assert view.is_view and "X_gv_umap" not in view.varm and "X_gv_umap" not in adata.varm
+    ax.figure.clf()

@@ -148,7 +148,7 @@ def test_analogy_pairs_and_markdown_export(page, server):
         explorer.markdown(explorer.analogy("king", "man", "woman", 10), "analogy king - man + woman"),
         explorer.markdown(explorer.pairs("king", "queen", 10), "pairs like king - queen"),
     ]
-    assert text == "# geneverse explore: planted (X_gv)\n\n" + "\n".join(expected)
+    assert text == "# geneverse explore: planted (X\\_gv)\n\n" + "\n".join(expected)  # escaped as to_markdown does
     assert download.value.suggested_filename == "geneverse-queen-X_gv.md"
 
     with page.expect_download() as png:

@@ -182,3 +182,22 @@ def test_similar_pairs_with_fewer_pairs_along_the_query_than_asked():
     adata = with_vectors(rng.normal(size=(6, 3)), ["a", "b", "p", "q", "r", "s"])
     table = gv.tl.similar_pairs(adata, "a", "b", n=12)
     assert len(table) == 12 and (table.similarity.to_numpy()[6:] < 0).all()
+
+
+def test_similar_pairs_with_many_genes_sharing_one_vector():
+    # an imported table with one fallback vector for many genes: those pairs (distance 0) are never
+    # answers; the search stays exact and rescores them in bounded blocks
+    from geneverse._core._search import _all_pairs, similar_pairs, valid_rows
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(400, 12))
+    vectors[200:] = vectors[5]
+    hits = similar_pairs(vectors, 0, 1, n=15)
+    allowed = valid_rows(vectors)
+    allowed[[0, 1]] = False
+    clean = vectors / np.abs(vectors).max()
+    along = clean @ (clean[0] - clean[1]) / np.linalg.norm(clean[0] - clean[1])
+    reference = _all_pairs(clean, along, (clean**2).sum(axis=1), allowed, 15, None, None)
+    np.testing.assert_allclose(hits.scores, reference.scores, rtol=0, atol=1e-9)
+    shared = set(range(200, 400)) | {5}
+    assert not any(x in shared and y in shared for x, y in zip(hits.first, hits.second, strict=True))

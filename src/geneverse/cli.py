@@ -464,6 +464,7 @@ def _explore(args: argparse.Namespace) -> int:
     import time
 
     from .viewer import explore
+    from .viewer._server import can_open_browser
 
     _input_file(args.input)
     server = explore(
@@ -477,6 +478,12 @@ def _explore(args: argparse.Namespace) -> int:
     )
     where = "" if args.host in ("127.0.0.1", "localhost", "::1") else " (reachable from other machines)"
     print(f"geneverse explore: {server.url}{where}  (Ctrl-C to stop)", flush=True)
+    if not args.no_browser and not can_open_browser():
+        print(
+            f"geneverse explore: no display here; open the address in a browser (over SSH, forward the port "
+            f"first: ssh -L {server.port}:127.0.0.1:{server.port} this-machine).",
+            file=sys.stderr,
+        )
     try:
         while server.running:
             time.sleep(0.5)

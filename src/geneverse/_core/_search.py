@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._chunks import row_blocks
+
 METRICS = ("cosine", "dot", "euclidean")
 
 
@@ -135,9 +137,13 @@ def _rescore(
     """Float64 scores of the pairs ``(first, second)`` from their differences; pairs that cannot be scored are dropped.
 
     Pairs closer than ``1e-12 (|x|^2 + |y|^2)`` count as identical vectors (as in :func:`_all_pairs`).
+    The differences are formed in blocks of pairs, so many candidates (genes sharing one vector) stay
+    within bounded memory.
     """
-    difference = clean[first] - clean[second]
-    distance2 = np.einsum("ij,ij->i", difference, difference)
+    distance2 = np.empty(len(first))
+    for block in row_blocks(len(first), max(1, 2**22 // max(clean.shape[1], 1))):  # ~32 MB of differences
+        difference = clean[first[block]] - clean[second[block]]
+        distance2[block] = np.einsum("ij,ij->i", difference, difference)
     usable = (distance2 > 1e-12 * (squared[first] + squared[second])) & (first != second)
     scores = (along[first[usable]] - along[second[usable]]) / np.sqrt(distance2[usable])
     return first[usable], second[usable], scores
@@ -193,9 +199,11 @@ def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> 
     float32 upper bound of every pair's score is computed, ``(p_x - p_y + e_p) / sqrt(d2_low)``, where
     ``d2_low = (1 - g)(|x|^2 + |y|^2) - 2 x.y`` lies below the true squared distance by more than
     float32 rounding can move it (``g = 4 (dims + 4) u``) and ``e_p`` bounds the rounding of ``p``.
-    Only pairs whose bound reaches the running n-th best exact score are scored again in float64,
-    with the same formula as :func:`_all_pairs`, so the answer is exact; the screen costs one float32
-    product and a few passes over a triangle of the genes x genes scores.
+    The bound is capped at 1 (a cosine). Only pairs whose bound reaches the running n-th best exact
+    score are scored again in float64, from their differences (:func:`_rescore`), so the answer is
+    exact; the screen costs one float32 product and a few passes over a triangle of the genes x genes
+    scores. (:func:`_all_pairs`, the fallback, expands ``|x - y|^2``: for near-identical vectors its
+    scores can differ from these by rounding.)
     """
     genes = np.flatnonzero(allowed)
     genes = genes[np.argsort(-along[genes], kind="stable")]
@@ -221,6 +229,7 @@ def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> 
         np.maximum(bound, np.float32(1e-30), out=bound)
         np.sqrt(bound, out=bound)
         np.divide(p32[start:stop, None] - p32[None, start:] + error_p, bound, out=bound)
+        np.minimum(bound, np.float32(1.0), out=bound)  # a cosine: near-identical pairs are bounded by 1 too
         square = stop - start
         bound[:, :square][lower[:square, :square]] = -np.inf
         flat = bound.ravel()

@@ -160,7 +160,8 @@ def gene_map(
 
     The layout is stored in ``varm['<vectors_key>_<method>']`` (genes without a vector: NaN) with its
     parameters and a fingerprint of the vectors in ``uns['gv']``; a later call with the same vectors and
-    parameters, and ``geneverse explore``, reuse it instead of computing it again.
+    parameters, and ``geneverse explore``, reuse it instead of computing it again. A view of an AnnData
+    is left as it is (nothing stored).
 
     Parameters
     ----------
@@ -190,7 +191,8 @@ def gene_map(
     stored = stored_gene_layout(modality, vectors_key, vectors, method, seed, n_neighbors)
     if stored is None:
         usable, points, ax = _map(vectors, f"varm[{vectors_key!r}]", method, seed, n_neighbors, ax, progress=progress)
-        _store_gene_layout(modality, vectors_key, vectors, usable, points, method, seed, n_neighbors)
+        if not modality.is_view:  # a view would turn into a copy: the caller's object is left alone
+            _store_gene_layout(modality, vectors_key, vectors, usable, points, method, seed, n_neighbors)
     else:
         import matplotlib.pyplot as plt
 

@@ -14,11 +14,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from .._core._search import SearchIndex
+from .._core._search import SearchIndex, similar_pairs
 from .._data import gene_names, gene_vectors
 from .._keys import Key
 from .._utils import DESCRIPTION_COLUMNS, UNS_KEY, resolve_modality
@@ -30,6 +31,8 @@ from ..tl._queries import _table
 #: (several per gene, separated by ``,``, ``;`` or ``|``).
 ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id", "ensembl_gene_id", "ensembl")
 ALIAS_COLUMNS = ("aliases", "alias", "synonyms", "gene_synonyms")
+#: Names that stand for a missing value in a text column, never looked up.
+MISSING_NAMES = frozenset({"", "nan", "None", "NaN", "<NA>"})
 #: The most results a query may ask for.
 MAX_RESULTS = 500
 
@@ -62,7 +65,7 @@ class _Names:
                 kinds.append(np.full(len(labels), "ensembl", dtype=object))
         for column in ALIAS_COLUMNS:
             if column in var.columns:
-                split = var[column].fillna("").astype(str).str.split(r"[,;|]")
+                split = var[column].astype(object).fillna("").astype(str).str.split(r"[,;|]")
                 lengths = split.str.len().to_numpy()
                 flat = np.array([a.strip() for aliases in split for a in aliases], dtype=object)
                 names.append(flat)
@@ -70,7 +73,7 @@ class _Names:
                 kinds.append(np.full(len(flat), "alias", dtype=object))
         shown = np.concatenate(names).astype(str)
         rows_all, kinds_all = np.concatenate(rows), np.concatenate(kinds)
-        keep = (shown != "") & (shown != "nan")
+        keep = ~np.isin(shown, list(MISSING_NAMES))
         shown, rows_all, kinds_all = shown[keep], rows_all[keep], kinds_all[keep]
         keys = np.char.lower(shown.astype(str))
         order = np.argsort(keys, kind="stable")
@@ -99,6 +102,12 @@ def _int(value: Any, name: str, default: int) -> int:
     if not 1 <= number <= MAX_RESULTS:
         raise ValueError(f"{name} must be between 1 and {MAX_RESULTS}, got {number}.")
     return number
+
+
+def _with_rows(table: pd.DataFrame, **rows: np.ndarray) -> pd.DataFrame:
+    """``table`` with the ``var`` row of each gene column in ``attrs`` (names may repeat; rows do not)."""
+    table.attrs["rows"] = {column: [int(r) for r in positions] for column, positions in rows.items()}
+    return table
 
 
 def _records(table: pd.DataFrame) -> list[dict]:
@@ -150,9 +159,10 @@ class Explorer:
         self.default_key = self.key(vectors_key)
         self.map_seed = map_seed
         self._names = _Names.build(self.labels, self.adata.var)
-        self._row = {}  # the first row of each name, as gene_position finds it
+        self._row = {}  # the first row of each name, as gene_position finds it (a missing name is none)
         for row, label in enumerate(self.labels):
-            self._row.setdefault(label, row)
+            if label not in MISSING_NAMES:
+                self._row.setdefault(label, row)
         self._indexes: dict[str, SearchIndex] = {}
         self._description = next((self.adata.var[c] for c in DESCRIPTION_COLUMNS if c in self.adata.var), None)
         self._ensembl = next((self.adata.var[c].astype(str) for c in ID_COLUMNS if c in self.adata.var), None)
@@ -222,7 +232,7 @@ class Explorer:
             match = ENSEMBL_GENE.fullmatch(str(candidate))
             if match:
                 return PROTEIN_ATLAS.format(str(candidate).split(".")[0])
-        return PROTEIN_ATLAS.format("search/" + self.labels[row])
+        return PROTEIN_ATLAS.format("search/" + quote(str(self.labels[row]), safe=""))
 
     def description(self, row: int) -> str:
         if self._description is None:
@@ -253,19 +263,18 @@ class Explorer:
         row = self.resolve(gene)
         program = self.program(row)
         return {
-            "gene": self.labels[row],
+            "gene": str(self.labels[row]),
             "var_name": str(self.adata.var_names[row]),
             "description": self.description(row),
             "link": self.link(row),
             "program": program,
             "program_genes": self.program_genes(program),
-            "embeddings": [k for k in self.keys if np.isfinite(gene_vectors(self.adata, k)[row]).all()],
+            "embeddings": [k for k in self.keys if self.index(k).valid[row]],
         }
 
     # --- queries --------------------------------------------------------------------------------
     def _annotate(self, table: pd.DataFrame) -> pd.DataFrame:
-        for column in [c for c in ("gene", "gene_x", "gene_y") if c in table.columns]:
-            position = [self._row[gene] for gene in table[column]]  # not Series.map: it copies the dict
+        for column, position in table.attrs.get("rows", {}).items():
             suffix = column[4:]
             table[f"link{suffix}"] = [self.link(int(r)) for r in position]
             table[f"program{suffix}"] = [self.program(int(r)) for r in position]
@@ -283,7 +292,8 @@ class Explorer:
         index = self.index(key)
         for row in rows:
             if not index.valid[row]:
-                raise ValueError(f"Gene {self.labels[row]!r} has no usable vector in varm[{key!r}] (NaN or all zeros).")
+                gene = str(self.labels[row])
+                raise ValueError(f"Gene {gene!r} has no usable vector in varm[{key!r}] (NaN or all zeros).")
         return index, rows
 
     def similar(self, gene: str | None, n: Any = None, key: str | None = None) -> pd.DataFrame:
@@ -291,27 +301,28 @@ class Explorer:
         key, n = self.key(key), _int(n, "n", 10)
         index, (row,) = self._rows([(gene, "gene")], key)
         best, scores = index.similar(row, n)
-        return _table(self.adata, best, scores, self.gene_symbols, None)
+        return _with_rows(_table(self.adata, best, scores, self.gene_symbols, None), gene=best)
 
     def analogy(self, a: Any, b: Any, c: Any, n: Any = None, key: str | None = None) -> pd.DataFrame:
         """:func:`geneverse.tl.analogy`'s table (3CosAdd), from the prepared vectors."""
         key, n = self.key(key), _int(n, "n", 10)
         index, rows = self._rows([(a, "a"), (b, "b"), (c, "c")], key)
         if len(set(rows)) < 3:
-            raise ValueError(f"An analogy needs three different genes, got {[self.labels[r] for r in rows]}.")
+            raise ValueError(f"An analogy needs three different genes, got {[str(self.labels[r]) for r in rows]}.")
         best, scores = index.analogy(*rows, n)
-        return _table(self.adata, best, scores, self.gene_symbols, None, score_name="score")
+        return _with_rows(_table(self.adata, best, scores, self.gene_symbols, None, score_name="score"), gene=best)
 
     def pairs(self, a: Any, b: Any, n: Any = None, key: str | None = None) -> pd.DataFrame:
-        import geneverse as gv
-
+        """:func:`geneverse.tl.similar_pairs`' table: the exact search over all ordered pairs."""
         key, n = self.key(key), _int(n, "n", 10)
-        genes = [self.labels[self.resolve(g, name)] for g, name in ((a, "a"), (b, "b"))]
-        if genes[0] == genes[1]:
-            raise ValueError(f"Pair search needs two different genes, got {genes[0]} twice.")
-        return gv.tl.similar_pairs(
-            self.adata, *genes, n=n, vectors_key=key, gene_symbols=self.gene_symbols, progress=False
+        _, (row_a, row_b) = self._rows([(a, "a"), (b, "b")], key)
+        if row_a == row_b:
+            raise ValueError(f"Pair search needs two different genes, got {self.labels[row_a]!s} twice.")
+        hits = similar_pairs(gene_vectors(self.adata, key), row_a, row_b, n=n)
+        table = pd.DataFrame(
+            {"gene_x": self.labels[hits.first], "gene_y": self.labels[hits.second], "similarity": hits.scores}
         )
+        return _with_rows(table, gene_x=hits.first, gene_y=hits.second)
 
     def results(self, table: pd.DataFrame) -> list[dict]:
         """A query's table as JSON rows, with each gene's Protein Atlas link and program."""

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import webbrowser
@@ -19,12 +20,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from ._explorer import Explorer, UnknownGene
+
+logger = logging.getLogger("geneverse")
+#: Names of this machine that a page served on a loopback address may be reached by.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+#: Addresses that bind every interface: any Host is accepted (the user chose to expose the page).
+ALL_ADDRESSES = frozenset({"0.0.0.0", "::", ""})
 
 #: The page's files: the only paths served besides the API.
 ASSETS = {
@@ -59,28 +66,34 @@ def _json(payload: Any, status: int = 200) -> Response:
 class ExplorerApp:
     """The WSGI application: routes to the :class:`Explorer`, JSON in and out."""
 
-    def __init__(self, explorer: Explorer, title: str = "geneverse explore"):
+    def __init__(self, explorer: Explorer, title: str = "geneverse explore", hosts: frozenset[str] | None = None):
         self.explorer = explorer
         self.title = title
+        self.hosts = hosts  # names the page may be reached by (None: any, for a server bound to all addresses)
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         return self.respond(Request(environ))(environ, start_response)
 
     def respond(self, request: Request) -> Response:
         try:
+            if self.hosts is not None and request.host.rsplit(":", 1)[0].lower() not in self.hosts:
+                # another name that resolves here (DNS rebinding): a page elsewhere must not read the data
+                raise BadRequest(f"Host {request.host!r} is not this server; open {sorted(self.hosts)[0]}.")
             endpoint, _ = _ROUTES.bind_to_environ(request.environ).match()
             if request.method not in ("GET", "HEAD"):
                 raise MethodNotAllowed(valid_methods=["GET", "HEAD"])
             response = getattr(self, f"_{endpoint}")(request)
         except UnknownGene as error:
             response = _json({"error": error.args[0], "matches": error.matches}, 404)
-        except (ValueError, KeyError, TypeError) as error:
-            message = error.args[0] if error.args else str(error)
-            response = _json({"error": str(message)}, 400)
+        except ValueError as error:  # the explorer's checks of the parameters
+            response = _json({"error": str(error.args[0] if error.args else error)}, 400)
         except NotFound:
             response = _json({"error": f"Nothing at {request.path}; the API is under /api/ (see /api/info)."}, 404)
         except HTTPException as error:
             response = _json({"error": error.description}, error.code or 400)
+        except Exception as error:  # a bug: logged with its traceback, a 500 for the page
+            logger.exception("geneverse explore: %s failed", request.full_path)
+            response = _json({"error": f"Internal error ({type(error).__name__}: {error}); see the server's log."}, 500)
         response.headers["Content-Security-Policy"] = POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
@@ -175,9 +188,11 @@ class ExplorerServer:
         The :class:`~geneverse.viewer._explorer.Explorer` answering the queries.
     """
 
-    def __init__(self, explorer: Explorer, host: str, port: int, title: str):
+    def __init__(self, explorer: Explorer, host: str, port: int, title: str, close: Any = None):
         self.explorer = explorer
-        self.app = ExplorerApp(explorer, title)
+        self._close = close  # the AnnData whose file the server opened, closed by stop()
+        hosts = None if host in ALL_ADDRESSES else LOOPBACK_NAMES | {host.lower(), f"[{host.lower()}]"}
+        self.app = ExplorerApp(explorer, title, hosts)
         descriptor = _listening_socket(host, port)
         try:
             self._server = make_server(host, port, self.app, threaded=True, fd=descriptor)
@@ -195,6 +210,9 @@ class ExplorerServer:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+        if self._close is not None:
+            _close(self._close)
+            self._close = None
 
     @property
     def running(self) -> bool:
@@ -266,13 +284,31 @@ def explore(
 
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535 (0: any free port), got {port!r}.")
-    if isinstance(adata, str | Path):
+    opened = isinstance(adata, str | Path)
+    if opened:
         title = title or Path(adata).name
-    adata, _, _ = _load(adata, mod)
-    explorer = Explorer(adata, vectors_key=vectors_key, gene_symbols=gene_symbols)
-    explorer.start_map()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
-    server = ExplorerServer(explorer, host, port, title or "geneverse explore")
-    if open_browser:
+    adata, _, _ = _load(adata, mod, backed=True)  # a file: X stays on disk, read-only
+    try:
+        explorer = Explorer(adata, vectors_key=vectors_key, gene_symbols=gene_symbols)
+        explorer.start_map()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
+        server = ExplorerServer(explorer, host, port, title or "geneverse explore", close=adata if opened else None)
+    except BaseException:
+        if opened:
+            _close(adata)
+        raise
+    if open_browser and can_open_browser():
         threading.Thread(target=lambda: (time.sleep(0.3), webbrowser.open(server.url)), daemon=True).start()
     return server
+
+
+def can_open_browser() -> bool:
+    """Whether a graphical browser can open here (over SSH without a display Python would start a text one)."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _close(adata: Any) -> None:
+    """Close the file of an AnnData read backed (the explorer's own), if any."""
+    handle = getattr(adata, "file", None)
+    if getattr(adata, "isbacked", False) and handle is not None:
+        handle.close()

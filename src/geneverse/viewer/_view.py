@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 WIDGET_NAME = "geneverse programs"
 
 
-def _load(data: Any, mod: str | None) -> tuple[Any, str, str | None]:
+def _load(data: Any, mod: str | None, backed: bool = False) -> tuple[Any, str, str | None]:
+    """The AnnData (modality) of ``data`` or of the file it names; ``backed``: leave X in the file, read-only."""
     if isinstance(data, str | Path):
         import anndata as ad
 
@@ -27,8 +28,8 @@ def _load(data: Any, mod: str | None) -> tuple[Any, str, str | None]:
         if path.suffix == ".h5mu":
             import mudata as md
 
-            return resolve_modality(md.read_h5mu(path), mod), path.stem, str(path)
-        return resolve_modality(ad.read_h5ad(path), mod), path.stem, str(path)
+            return resolve_modality(md.read_h5mu(path, backed=backed), mod), path.stem, str(path)
+        return resolve_modality(ad.read_h5ad(path, backed="r" if backed else None), mod), path.stem, str(path)
     return resolve_modality(data, mod), "cells", None
 
 

@@ -427,6 +427,13 @@ function download(blob, name) {
 
 const stem = () => `geneverse-${state.gene || "explore"}-${state.key}`.replace(/[^A-Za-z0-9_.-]+/g, "_");
 
+// text from the file as literal markdown, as gv.io.to_markdown's escape writes it: HTML characters as
+// entities, markdown syntax backslash-escaped
+function markdownText(text) {
+  const entities = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
+  return String(text).split(/\r?\n/).join(" ").replace(/[&<>"]/g, (c) => entities[c]).replace(/([\\`*_[\]|~])/g, "\\$1");
+}
+
 async function exportMarkdown() {
   const sections = [];
   const format = "markdown";
@@ -436,7 +443,7 @@ async function exportMarkdown() {
     if (state.pairs) sections.push(await api("/api/pairs", { ...state.pairs, n: state.n, key: state.key, format }));
   } catch (error) { fail(error); return; }
   if (!sections.length) { status("Nothing to export yet: search a gene, or run an analogy or a pair search."); return; }
-  const text = `# geneverse explore: ${state.info.title} (${state.key})\n\n${sections.join("\n")}`;
+  const text = `# geneverse explore: ${markdownText(state.info.title)} (${markdownText(state.key)})\n\n${sections.join("\n")}`;
   download(new Blob([text], { type: "text/markdown" }), `${stem()}.md`);
 }
 
