@@ -303,7 +303,8 @@ def test_cli_explore_serves_until_interrupted(tmp_path):
             assert json.load(response)["results"][0]["gene"] == "queen"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
-        assert "stopped" in process.stderr.read()
+        told = process.stderr.read()
+        assert "stopped" in told and "computing the gene map (UMAP) in the background" in told
     finally:
         process.kill()
 

@@ -478,6 +478,17 @@ def _explore(args: argparse.Namespace) -> int:
     )
     where = "" if args.host in ("127.0.0.1", "localhost", "::1") else " (reachable from other machines)"
     print(f"geneverse explore: {server.url}{where}  (Ctrl-C to stop)", flush=True)
+    try:
+        computing = server.explorer.map() is None
+    except ValueError as error:  # no map for this embedding; the page says why, the queries still work
+        computing = False
+        print(f"geneverse explore: {error}", file=sys.stderr)
+    if computing:
+        print(
+            "geneverse explore: computing the gene map (UMAP) in the background; search works meanwhile "
+            "(gv.pl.gene_map stores it in the file, so it opens at once next time).",
+            file=sys.stderr,
+        )
     if not args.no_browser and not can_open_browser():
         print(
             f"geneverse explore: no display here; open the address in a browser (over SSH, forward the port "
