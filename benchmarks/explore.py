@@ -47,7 +47,7 @@ def make_data(n_genes: int, dims: int = 50, seed: int = 0):
     adata.var["gene_ids"] = [f"ENSG{i:011d}" for i in range(n_genes)]
     adata.var["aliases"] = [f"ALIAS{i}, OLD{i}" for i in range(n_genes)]
     adata.varm["X_gv"] = vectors.astype(np.float32)
-    gv.tl.programs(adata)
+    gv.tl.programs(adata, progress=False)
     return adata
 
 
