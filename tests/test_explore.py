@@ -98,6 +98,10 @@ def test_similar_analogy_and_pairs_answer_as_gv_tl(client, data):
 
     analogy = get(client, "/api/analogy", a="king", b="man", c="woman", n=3)["results"]
     assert analogy[0]["gene"] == "queen"
+    multiplied = get(client, "/api/analogy", a="king", b="man", c="woman", n=5, method="3cosmul")["results"]
+    expected = gv.tl.analogy(data, "king", "man", "woman", n=5, method="3cosmul")
+    assert [r["gene"] for r in multiplied] == expected.gene.tolist()
+    np.testing.assert_allclose([r["score"] for r in multiplied], expected.score, atol=1e-6)
 
     pairs = get(client, "/api/pairs", a="king", b="queen", n=4)["results"]
     expected = gv.tl.similar_pairs(data, "king", "queen", n=4, progress=False)
@@ -148,6 +152,7 @@ def test_markdown_export_is_gv_io_to_markdown(client, data):
         ("/api/similar", {"gene": "king", "format": "xml"}, 400, "use json"),
         ("/api/analogy", {"a": "king", "b": "man"}, 400, "c is missing"),
         ("/api/analogy", {"a": "king", "b": "king", "c": "man"}, 400, "three different genes"),
+        ("/api/analogy", {"a": "king", "b": "man", "c": "woman", "method": "3cosx"}, 400, "use one of"),
         ("/api/pairs", {"a": "king", "b": "monarch"}, 400, "two different genes"),
         ("/api/pairs", {"a": "queeen", "b": "man"}, 404, "queen"),
         ("/api/map", {"key": "X_nope"}, 400, "not a gene embedding"),

@@ -177,3 +177,16 @@ def test_embedding_picker_and_shareable_address(page, server):
     page.wait_for_function("document.getElementById('gene-name').textContent === 'queen'")
     page.wait_for_selector("#analogy-results tbody tr")
     assert rows(page, "analogy-results")[0][0] == "queen"
+
+
+def test_analogy_objective_is_picked_and_kept_in_the_address(page, server):
+    for field, gene in zip("abc", ["king", "man", "woman"], strict=True):
+        page.fill(f"#analogy-{field}", gene)
+    page.select_option("#analogy-method", "3cosmul")
+    page.click("#analogy-form button")
+    expected = server.explorer.analogy("king", "man", "woman", 10, method="3cosmul").gene.tolist()
+    page.wait_for_function(
+        f"[...document.querySelectorAll('#analogy-results tbody tr')].map(r => r.cells[0].textContent).join() === "
+        f"{','.join(expected)!r}"
+    )
+    assert "method=3cosmul" in page.url

@@ -33,6 +33,8 @@ ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id", "ensembl_gene_id", "ensembl")
 ALIAS_COLUMNS = ("aliases", "alias", "synonyms", "gene_synonyms")
 #: Names that stand for a missing value in a text column, never looked up.
 MISSING_NAMES = frozenset({"", "nan", "None", "NaN", "<NA>"})
+#: Analogy objectives, as gv.tl.analogy's ``method``.
+ANALOGY_METHODS = ("3cosadd", "3cosmul")
 #: The most results a query may ask for.
 MAX_RESULTS = 500
 
@@ -303,13 +305,18 @@ class Explorer:
         best, scores = index.similar(row, n)
         return _with_rows(_table(self.adata, best, scores, self.gene_symbols, None), gene=best)
 
-    def analogy(self, a: Any, b: Any, c: Any, n: Any = None, key: str | None = None) -> pd.DataFrame:
-        """:func:`geneverse.tl.analogy`'s table (3CosAdd), from the prepared vectors."""
+    def analogy(
+        self, a: Any, b: Any, c: Any, n: Any = None, key: str | None = None, method: str | None = None
+    ) -> pd.DataFrame:
+        """:func:`geneverse.tl.analogy`'s table (``method``: 3cosadd, the default, or 3cosmul), prepared vectors."""
         key, n = self.key(key), _int(n, "n", 10)
+        method = method or "3cosadd"
+        if method not in ANALOGY_METHODS:
+            raise ValueError(f"method={method!r}: use one of {list(ANALOGY_METHODS)}.")
         index, rows = self._rows([(a, "a"), (b, "b"), (c, "c")], key)
         if len(set(rows)) < 3:
             raise ValueError(f"An analogy needs three different genes, got {[str(self.labels[r]) for r in rows]}.")
-        best, scores = index.analogy(*rows, n)
+        best, scores = index.analogy(*rows, n, method)
         return _with_rows(_table(self.adata, best, scores, self.gene_symbols, None, score_name="score"), gene=best)
 
     def pairs(self, a: Any, b: Any, n: Any = None, key: str | None = None) -> pd.DataFrame:

@@ -143,8 +143,10 @@ class ExplorerApp:
 
     def _analogy(self, request: Request) -> Response:
         a, b, c = (request.args.get(k) for k in "abc")
-        table = self.explorer.analogy(a, b, c, request.args.get("n"), request.args.get("key"))
-        return self._table(request, table, f"analogy {a} - {b} + {c}")
+        args = request.args
+        table = self.explorer.analogy(a, b, c, args.get("n"), args.get("key"), args.get("method"))
+        objective = " (3CosMul)" if args.get("method") == "3cosmul" else ""
+        return self._table(request, table, f"analogy {a} - {b} + {c}{objective}")
 
     def _pairs(self, request: Request) -> Response:
         a, b = request.args.get("a"), request.args.get("b")

@@ -173,10 +173,11 @@ function moveSuggestion(step) {
 async function runAnalogy(event) {
   event?.preventDefault();
   const [a, b, c] = ["a", "b", "c"].map((k) => $(`analogy-${k}`).value.trim());
+  const method = $("analogy-method").value;
   $("analogy-error").textContent = `solving ${a} − ${b} + ${c}…`;
   try {
-    const { results } = await api("/api/analogy", { a, b, c, n: state.n, key: state.key });
-    state.analogy = { a, b, c };
+    const { results } = await api("/api/analogy", { a, b, c, method, n: state.n, key: state.key });
+    state.analogy = { a, b, c, method };
     fillTable("analogy-results", results, "score");
     $("analogy-error").textContent = "";
     saveHash();
@@ -478,6 +479,7 @@ function saveHash() {
   if (state.key && state.key !== state.info.default_key) params.set("key", state.key);
   if (state.gene) params.set("gene", state.gene);
   if (state.analogy) params.set("analogy", [state.analogy.a, state.analogy.b, state.analogy.c].join(","));
+  if (state.analogy && state.analogy.method !== "3cosadd") params.set("method", state.analogy.method);
   if (state.pairs) params.set("pairs", [state.pairs.a, state.pairs.b].join(","));
   history.replaceState(null, "", `#${params}`);
 }
@@ -492,6 +494,7 @@ async function restoreHash() {
   const analogy = (params.get("analogy") || "").split(",");
   if (analogy.length === 3) {
     ["a", "b", "c"].forEach((k, i) => { $(`analogy-${k}`).value = analogy[i]; });
+    $("analogy-method").value = params.get("method") === "3cosmul" ? "3cosmul" : "3cosadd";
     runAnalogy();
   }
   const pairs = (params.get("pairs") || "").split(",");
