@@ -329,7 +329,7 @@ def test_only_this_machines_names_are_answered():
     from geneverse.viewer._server import LOOPBACK_NAMES
 
     app = Client(ExplorerApp(Explorer(explorer_data()), hosts=LOOPBACK_NAMES))
-    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765"):
+    for host in ("127.0.0.1:8765", "localhost:8765", "LOCALHOST", "[::1]:8765", "[::1]"):
         assert app.get("/api/info", headers={"Host": host}).status_code == 200
     response = app.get("/api/similar", query_string={"gene": "king"}, headers={"Host": "evil.example:8765"})
     assert response.status_code == 400 and "is not this server" in response.get_json()["error"]

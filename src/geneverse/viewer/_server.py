@@ -19,6 +19,7 @@ import webbrowser
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -76,7 +77,7 @@ class ExplorerApp:
 
     def respond(self, request: Request) -> Response:
         try:
-            if self.hosts is not None and request.host.rsplit(":", 1)[0].lower() not in self.hosts:
+            if self.hosts is not None and (urlsplit(f"//{request.host}").hostname or "") not in self.hosts:
                 # another name that resolves here (DNS rebinding): a page elsewhere must not read the data
                 raise BadRequest(f"Host {request.host!r} is not this server; open {sorted(self.hosts)[0]}.")
             endpoint, _ = _ROUTES.bind_to_environ(request.environ).match()
