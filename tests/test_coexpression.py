@@ -196,3 +196,32 @@ def test_compact_coexpression_rejects_bad_input(top_k, error, message):
     assert adata.varp["gv_pearson"].dtype == before.dtype and "storage" not in adata.uns["gv"]["gv_pearson"]
     with pytest.raises(KeyError, match="No co-expression matrix"):
         gv.io.compact_coexpression(adata, "gv_nope")
+
+
+def test_compact_coexpression_keeps_a_reordered_matrix_in_place_and_refuses_nan():
+    adata = _planted_matrix()
+    permuted = adata[:, np.random.default_rng(0).permutation(adata.n_vars)].copy()
+    before = gv.get.coexpression(permuted, "gv_pearson")
+    half = gv.io.compact_coexpression(permuted, "gv_pearson", copy=True)
+    after = gv.get.coexpression(half, "gv_pearson")
+    np.testing.assert_allclose(after.to_numpy(), before.to_numpy(), atol=1e-3)  # same genes, same values
+    assert "top_k" not in half.uns["gv"]["gv_pearson"]
+    top = gv.io.compact_coexpression(permuted, "gv_pearson", top_k=4, copy=True)
+    kept = gv.get.coexpression(top, "gv_pearson").to_numpy()
+    np.testing.assert_array_equal(kept[kept != 0], before.to_numpy()[kept != 0].astype(np.float32))
+    identity = _planted_matrix()
+    identity.varp["gv_pearson"] = np.eye(identity.n_vars, dtype=np.float32)
+    gv.io.compact_coexpression(identity, "gv_pearson", top_k=5)
+    assert identity.varp["gv_pearson"].nnz == identity.n_vars  # zeros are not stored
+    sparse = _planted_matrix()
+    sparse.varp["gv_pearson"] = sp.csr_matrix(np.eye(sparse.n_vars, dtype=np.float32))  # put in by hand
+    with pytest.raises(ValueError, match="sparse already"):
+        gv.io.compact_coexpression(sparse, "gv_pearson")
+    gv.io.compact_coexpression(sparse, "gv_pearson", top_k=2)  # top-k reads a sparse matrix
+    assert sparse.varp["gv_pearson"].nnz == sparse.n_vars
+    broken = _planted_matrix()
+    broken.varp["gv_pearson"][0, 1] = np.nan
+    for top_k in (None, 3):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            gv.io.compact_coexpression(broken, "gv_pearson", top_k=top_k)
+    assert broken.varp["gv_pearson"].dtype == np.float32 and "storage" not in broken.uns["gv"]["gv_pearson"]

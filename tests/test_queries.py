@@ -201,3 +201,25 @@ def test_similar_pairs_with_many_genes_sharing_one_vector():
     np.testing.assert_allclose(hits.scores, reference.scores, rtol=0, atol=1e-9)
     shared = set(range(200, 400)) | {5}
     assert not any(x in shared and y in shared for x, y in zip(hits.first, hits.second, strict=True))
+
+
+@pytest.mark.parametrize("block_size", [None, 100])
+def test_similar_pairs_finds_pairs_that_point_exactly_along_the_query(block_size):
+    # genes on the line of a - b: their pairs score exactly 1, and float64 rounds some to 1 + 1e-16;
+    # the float32 bound must not fall below them (it is capped just above 1, not at 1)
+    rng = np.random.default_rng(11)
+    query = rng.normal(size=16)
+    vectors = rng.normal(size=(1500, 16))
+    vectors[:500] = np.outer(rng.normal(size=500), query)
+    vectors[0], vectors[1] = 2 * query, 0.5 * query
+    hits = similar_pairs_core(vectors, 0, 1, n=25, block_size=block_size)
+    difference = vectors[hits.first] - vectors[hits.second]
+    own = difference @ query / np.linalg.norm(difference, axis=1) / np.linalg.norm(query)
+    np.testing.assert_allclose(own, 1.0, atol=1e-9)  # 25 aligned pairs, none missed for a lower one
+    np.testing.assert_allclose(hits.scores, 1.0, atol=1e-9)
+
+
+def similar_pairs_core(*args, **kwargs):
+    from geneverse._core._search import similar_pairs
+
+    return similar_pairs(*args, **kwargs)

@@ -190,6 +190,8 @@ def _all_pairs(clean, along, squared, allowed, n, block_size, progress) -> PairH
 
 #: Unit roundoff of float32, the precision of the screen.
 _U32 = float(np.finfo(np.float32).eps) / 2
+#: The cap of the bound: above 1 by more than float64 rounding can lift an exact score of 1 (aligned pairs).
+_JUST_ABOVE_ONE = np.nextafter(np.float32(1.0), np.float32(2.0))
 
 
 def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> PairHits:
@@ -199,11 +201,12 @@ def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> 
     float32 upper bound of every pair's score is computed, ``(p_x - p_y + e_p) / sqrt(d2_low)``, where
     ``d2_low = (1 - g)(|x|^2 + |y|^2) - 2 x.y`` lies below the true squared distance by more than
     float32 rounding can move it (``g = 4 (dims + 4) u``) and ``e_p`` bounds the rounding of ``p``.
-    The bound is capped at 1 (a cosine). Only pairs whose bound reaches the running n-th best exact
-    score are scored again in float64, from their differences (:func:`_rescore`), so the answer is
-    exact; the screen costs one float32 product and a few passes over a triangle of the genes x genes
-    scores. (:func:`_all_pairs`, the fallback, expands ``|x - y|^2``: for near-identical vectors its
-    scores can differ from these by rounding.)
+    The bound is capped just above 1 (a cosine; the exact score of an aligned pair can round to 1 plus
+    a few ulps). Only pairs whose bound reaches the running n-th best exact score are scored again in
+    float64, from their differences (:func:`_rescore`), so the answer is exact; the screen costs one
+    float32 product and a few passes over a triangle of the genes x genes scores. (:func:`_all_pairs`,
+    the fallback, expands ``|x - y|^2``: for near-identical or aligned vectors its scores can differ
+    from these by rounding.)
     """
     genes = np.flatnonzero(allowed)
     genes = genes[np.argsort(-along[genes], kind="stable")]
@@ -229,7 +232,7 @@ def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> 
         np.maximum(bound, np.float32(1e-30), out=bound)
         np.sqrt(bound, out=bound)
         np.divide(p32[start:stop, None] - p32[None, start:] + error_p, bound, out=bound)
-        np.minimum(bound, np.float32(1.0), out=bound)  # a cosine: near-identical pairs are bounded by 1 too
+        np.minimum(bound, _JUST_ABOVE_ONE, out=bound)  # a cosine: near-identical pairs are bounded by ~1 too
         square = stop - start
         bound[:, :square][lower[:square, :square]] = -np.inf
         flat = bound.ravel()

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._core._sparsify import to_float16, top_k_partners
-from .._data import TOP_K_STORAGE, coexpression_matrix, coexpression_storage, record, write_result
+from .._data import TOP_K_STORAGE, coexpression_storage, record, write_result
 from .._data import coexpression as get_coexpression
 from .._docs import shared_docs
 from .._files import check_output_path, write_table
@@ -129,23 +130,26 @@ def compact_coexpression(
     Returns
     -------
     ``None``, or the modified copy. Replaces ``varp[coexpression_key]`` and adds ``storage``
-    (``"float16"`` or ``"top_k"``) and ``top_k`` to its record in ``uns['gv']``.
+    (``"float16"`` or ``"top_k"``, with ``top_k``) to its record in ``uns['gv']``. A matrix with NaN
+    or infinite values raises.
     """
     if top_k is not None:
         top_k = check_positive_int("top_k", top_k)
     modality = resolve_modality(adata, mod)
-    genes, matrix = coexpression_matrix(modality, coexpression_key)
-    if len(genes) != modality.n_vars:
-        raise ValueError(
-            f"varp[{coexpression_key!r}] covers {len(genes)} of {modality.n_vars} genes in a stored order; "
-            "recompute it over all genes before compacting."
+    if coexpression_key not in modality.varp:
+        raise KeyError(
+            f"No co-expression matrix varp[{coexpression_key!r}]; run `gv.tl.coexpression(adata, "
+            f"key_added={coexpression_key!r})` first. varp keys: {list(modality.varp.keys())}."
         )
+    matrix = modality.varp[coexpression_key]  # compacted as stored (var order), whatever its record's gene order
     if coexpression_storage(modality, coexpression_key) == TOP_K_STORAGE:
         raise ValueError(f"varp[{coexpression_key!r}] already keeps only each gene's strongest partners.")
+    if top_k is None and sp.issparse(matrix):
+        raise ValueError(f"varp[{coexpression_key!r}] is sparse already; float16 storage is for a dense matrix.")
     try:
         old = record(modality, coexpression_key)
     except KeyError:  # a matrix put in varp by hand
         old = {"kind": "coexpression"}
     compact = to_float16(matrix) if top_k is None else top_k_partners(matrix, top_k)
-    stored = {**old, "storage": "float16" if top_k is None else TOP_K_STORAGE, "top_k": top_k}
+    stored = {**old, "storage": "float16"} if top_k is None else {**old, "storage": TOP_K_STORAGE, "top_k": top_k}
     return write_result(adata, coexpression_key, stored, mod=mod, copy=copy, varp={coexpression_key: compact})
