@@ -91,6 +91,23 @@ def write_result(
 # ------------------------------------------------------------------------------------------- readers
 
 
+def find_record(modality: Any, key: str) -> Mapping | None:
+    """``uns['gv'][key]`` when it is a record (a mapping), else ``None``; nothing raises."""
+    store = modality.uns.get(Key.UNS, {})
+    found = store.get(key) if isinstance(store, Mapping) else None
+    return found if isinstance(found, Mapping) else None
+
+
+def coexpression_varp(modality: Any, key: str) -> Any:
+    """``varp[key]`` as stored; a missing key raises a KeyError naming the fix."""
+    if key not in modality.varp:
+        raise KeyError(
+            f"No co-expression matrix varp[{key!r}]; run `gv.tl.coexpression(adata, key_added={key!r})` first. "
+            f"varp keys: {list(modality.varp.keys())}."
+        )
+    return modality.varp[key]
+
+
 @shared_docs
 def record(adata: Any, key: str, *, kind: str | None = None, mod: str | None = None) -> dict:
     """The record a geneverse tool left in ``uns['gv'][key]``.
@@ -109,9 +126,9 @@ def record(adata: Any, key: str, *, kind: str | None = None, mod: str | None = N
     The record (a dict; modify a copy).
     """
     modality = resolve_modality(adata, mod)
-    store = modality.uns.get(Key.UNS, {})
-    found = store.get(key) if isinstance(store, Mapping) else None
-    if not isinstance(found, Mapping):
+    found = find_record(modality, key)
+    if found is None:
+        store = modality.uns.get(Key.UNS, {})
         available = sorted(store) if isinstance(store, Mapping) else []
         raise KeyError(f"No geneverse record uns[{Key.UNS!r}][{key!r}]; records: {available}.")
     if kind is not None and found.get("kind") != kind:
@@ -229,9 +246,8 @@ TOP_K_STORAGE = "top_k"
 
 def coexpression_storage(modality: Any, key: str) -> str | None:
     """How ``varp[key]`` is stored (``"float16"``, ``"top_k"``), or ``None`` for a full matrix."""
-    store = modality.uns.get(Key.UNS, {})
-    found = store.get(key) if isinstance(store, Mapping) else None
-    return found.get("storage") if isinstance(found, Mapping) else None
+    found = find_record(modality, key)
+    return None if found is None else found.get("storage")
 
 
 def coexpression_matrix(modality: Any, key: str) -> tuple[list[str], np.ndarray]:
@@ -240,20 +256,12 @@ def coexpression_matrix(modality: Any, key: str) -> tuple[list[str], np.ndarray]
     A view of ``varp`` (no genes x genes copy) when they are all genes in order: callers only read it.
     """
     check_unique_var_names(modality)
-    if key not in modality.varp:
-        raise KeyError(
-            f"No co-expression matrix varp[{key!r}]; run `gv.tl.coexpression(adata, key_added={key!r})` first. "
-            f"varp keys: {list(modality.varp.keys())}."
-        )
-    store = modality.uns.get(Key.UNS, {})
-    found = store.get(key) if isinstance(store, Mapping) else None
-    genes = [
-        str(g) for g in (found.get("genes", modality.var_names) if isinstance(found, Mapping) else modality.var_names)
-    ]
+    matrix = coexpression_varp(modality, key)
+    found = find_record(modality, key)
+    genes = [str(g) for g in (modality.var_names if found is None else found.get("genes", modality.var_names))]
     positions = modality.var_names.get_indexer(genes)
     if (positions < 0).any():
         raise KeyError(f"uns[{Key.UNS!r}][{key!r}]['genes'] names genes that are no longer in var_names.")
-    matrix = modality.varp[key]
     if len(positions) != modality.n_vars or (positions != np.arange(modality.n_vars)).any():
         matrix = matrix[positions][:, positions]
     return genes, matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
@@ -274,10 +282,8 @@ def programs(adata: Any, key: str = Key.PROGRAMS, *, mod: str | None = None) -> 
     -------
     Dict of program name -> list of gene names.
     """
-    modality = resolve_modality(adata, mod)
-    store = modality.uns.get(Key.UNS, {})
-    found = store.get(key) if isinstance(store, Mapping) else None
-    if not isinstance(found, Mapping) or "programs" not in found:
+    found = find_record(resolve_modality(adata, mod), key)
+    if found is None or "programs" not in found:
         raise KeyError(
             f"No programs in uns[{Key.UNS!r}][{key!r}]; run `gv.tl.programs(adata, key_added={key!r})` "
             "or pass a dict of program name -> genes."

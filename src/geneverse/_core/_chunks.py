@@ -31,6 +31,11 @@ def row_blocks(n: int, rows: int = BLOCK_ROWS) -> Iterator[slice]:
     return (slice(start, min(start + rows, n)) for start in range(0, n, rows))
 
 
+def rows_per_block(n_columns: int, largest: int = 2048) -> int:
+    """Rows of a block against ``n_columns`` columns: about 2**23 values (32 MB of float32), 1 to ``largest``."""
+    return int(np.clip(2**23 // max(n_columns, 1), 1, largest))
+
+
 def is_dask_array(X: object) -> bool:
     """Whether ``X`` is a dask array (checked without importing dask)."""
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "compute")

@@ -7,12 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
+from ._chunks import rows_per_block
 from ._search import unit_rows
-
-
-def _rows_per_block(n_genes: int) -> int:
-    """Rows of a block of similarities against all genes: about 2**23 values (32 MB of float32)."""
-    return int(np.clip(2**23 // max(n_genes, 1), 1, 2048))
 
 
 def cosine_knn_graph(
@@ -29,7 +25,7 @@ def cosine_knn_graph(
     unit = unit_rows(vectors)
     n = len(unit)
     k = min(n_neighbors, n - 1)
-    block_size = block_size or _rows_per_block(n)
+    block_size = block_size or rows_per_block(n)
     rows, cols, weights = [], [], []
     starts = range(0, n, block_size)
     for start in progress(starts, total=len(starts)) if progress else starts:
@@ -58,7 +54,7 @@ def cosine_threshold_graph(
     """
     unit = unit_rows(vectors)
     n = len(unit)
-    block_size = block_size or _rows_per_block(n)
+    block_size = block_size or rows_per_block(n)
     rows, cols, weights = [], [], []
     n_edges = 0
     for start in range(0, n, block_size):

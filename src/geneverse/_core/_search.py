@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._chunks import row_blocks
+from ._chunks import row_blocks, rows_per_block
 
 METRICS = ("cosine", "dot", "euclidean")
+#: Analogy objectives (:meth:`SearchIndex.analogy_scores`).
+ANALOGY_METHODS = ("3cosadd", "3cosmul")
 
 
 def valid_rows(vectors: np.ndarray) -> np.ndarray:
@@ -150,9 +152,7 @@ def _rescore(
 
 
 def _block_rows(n_genes: int, block_size: int | None, largest: int) -> int:
-    if block_size is None:
-        return int(np.clip(2**23 // max(n_genes, 1), 1, largest))  # ~64 MB per temporary
-    return block_size
+    return rows_per_block(n_genes, largest) if block_size is None else block_size
 
 
 def _all_pairs(clean, along, squared, allowed, n, block_size, progress) -> PairHits:
@@ -216,13 +216,13 @@ def _screened_pairs(clean, along, squared, allowed, n, block_size, progress) -> 
     gamma = 4 * (dims + 4) * _U32
     squared_low = ((1 - gamma) * squared[genes]).astype(np.float32)
     error_p = np.float32(4 * _U32 * np.abs(along[genes]).max(initial=0.0))
-    rows_per_block = _block_rows(m, block_size, 2048)
-    lower = np.tri(min(rows_per_block, m), dtype=bool)  # i >= j within a block's own square
+    block_rows = _block_rows(m, block_size, 2048)
+    lower = np.tri(min(block_rows, m), dtype=bool)  # i >= j within a block's own square
     best = PairHits(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-    starts = range(0, m, rows_per_block)
+    starts = range(0, m, block_rows)
     for start in progress(starts, total=len(starts)) if progress else starts:
-        stop = min(start + rows_per_block, m)
-        if stop - start == 0 or start + 1 >= m:
+        stop = min(start + block_rows, m)
+        if start + 1 >= m:  # the last gene alone: no column after it
             continue
         # columns from `start`: the block's own square holds the pairs i >= j, masked below
         bound = vectors32[start:stop] @ vectors32[start:].T

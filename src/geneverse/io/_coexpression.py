@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._core._sparsify import to_float16, top_k_partners
-from .._data import TOP_K_STORAGE, coexpression_storage, record, write_result
+from .._data import TOP_K_STORAGE, coexpression_storage, coexpression_varp, find_record, write_result
 from .._data import coexpression as get_coexpression
 from .._docs import shared_docs
 from .._files import check_output_path, write_table
@@ -136,20 +136,12 @@ def compact_coexpression(
     if top_k is not None:
         top_k = check_positive_int("top_k", top_k)
     modality = resolve_modality(adata, mod)
-    if coexpression_key not in modality.varp:
-        raise KeyError(
-            f"No co-expression matrix varp[{coexpression_key!r}]; run `gv.tl.coexpression(adata, "
-            f"key_added={coexpression_key!r})` first. varp keys: {list(modality.varp.keys())}."
-        )
-    matrix = modality.varp[coexpression_key]  # compacted as stored (var order), whatever its record's gene order
+    matrix = coexpression_varp(modality, coexpression_key)  # compacted as stored (var order), whatever the record says
     if coexpression_storage(modality, coexpression_key) == TOP_K_STORAGE:
         raise ValueError(f"varp[{coexpression_key!r}] already keeps only each gene's strongest partners.")
     if top_k is None and sp.issparse(matrix):
         raise ValueError(f"varp[{coexpression_key!r}] is sparse already; float16 storage is for a dense matrix.")
-    try:
-        old = record(modality, coexpression_key)
-    except KeyError:  # a matrix put in varp by hand
-        old = {"kind": "coexpression"}
+    old = dict(find_record(modality, coexpression_key) or {"kind": "coexpression"})  # or a matrix put in by hand
     compact = to_float16(matrix) if top_k is None else top_k_partners(matrix, top_k)
     stored = {**old, "storage": "float16"} if top_k is None else {**old, "storage": TOP_K_STORAGE, "top_k": top_k}
     return write_result(adata, coexpression_key, stored, mod=mod, copy=copy, varp={coexpression_key: compact})

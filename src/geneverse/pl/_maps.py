@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 
 from .._core._search import valid_rows
-from .._data import cell_vectors, gene_vectors, write_result
+from .._data import cell_vectors, find_record, gene_vectors, write_result
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import UNS_KEY, check_positive_int, check_seed, renamed_parameters, resolve_modality
+from .._utils import check_positive_int, check_seed, renamed_parameters, resolve_modality
 from ._coexpression import _show_or_save
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ def stored_gene_layout(
     ``seed``/``n_neighbors`` ``None`` accept a layout drawn with any; the vectors must be the same.
     """
     key = Key.gene_layout(vectors_key, method)
-    record = adata.uns.get(UNS_KEY, {}).get(key) if isinstance(adata.uns.get(UNS_KEY), Mapping) else None
-    if key not in adata.varm or not isinstance(record, Mapping):
+    record = find_record(adata, key)
+    if key not in adata.varm or record is None:
         return None
     params = record.get("params", {})
     wanted = {"vectors_key": vectors_key, "method": method, "seed": seed, "n_neighbors": n_neighbors}

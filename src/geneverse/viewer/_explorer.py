@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -19,11 +18,11 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from .._core._search import SearchIndex, similar_pairs
-from .._data import gene_names, gene_vectors
+from .._core._search import ANALOGY_METHODS, SearchIndex, similar_pairs
+from .._data import find_record, gene_names, gene_vectors
 from .._keys import Key
-from .._utils import DESCRIPTION_COLUMNS, UNS_KEY, resolve_modality
-from ..io._markdown import ENSEMBL_GENE, PROTEIN_ATLAS
+from .._utils import DESCRIPTION_COLUMNS, resolve_modality
+from ..io._markdown import ENSEMBL_GENE, PROTEIN_ATLAS, escape, to_markdown
 from ..pl._maps import LAYOUT_KIND
 from ..tl._queries import _table
 
@@ -33,8 +32,6 @@ ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id", "ensembl_gene_id", "ensembl")
 ALIAS_COLUMNS = ("aliases", "alias", "synonyms", "gene_synonyms")
 #: Names that stand for a missing value in a text column, never looked up.
 MISSING_NAMES = frozenset({"", "nan", "None", "NaN", "<NA>"})
-#: Analogy objectives, as gv.tl.analogy's ``method``.
-ANALOGY_METHODS = ("3cosadd", "3cosmul")
 #: The most results a query may ask for.
 MAX_RESULTS = 500
 
@@ -252,13 +249,13 @@ class Explorer:
         """The program's most central genes, as :func:`geneverse.tl.programs` ordered them."""
         if program is None:
             return []
-        record = self.adata.uns.get(UNS_KEY, {}).get(self._programs_column, {})
-        genes = record.get("programs", {}).get(program) if isinstance(record, Mapping) else None
+        record = find_record(self.adata, self._programs_column)
+        genes = None if record is None else record.get("programs", {}).get(program)
         if genes is None:
             column = self.adata.var[self._programs_column].astype(str).to_numpy()
             return self.labels[column == program][:n].tolist()
-        position = {name: i for i, name in enumerate(self.adata.var_names)}
-        return [self.labels[position[g]] for g in np.asarray(genes).astype(str)[:n] if g in position]
+        rows = self.adata.var_names.get_indexer(np.asarray(genes).astype(str)[:n])
+        return [self.labels[row] for row in rows if row >= 0]
 
     def gene(self, gene: str | None) -> dict:
         """A gene's card: name, description, Protein Atlas link, program and its central genes."""
@@ -337,10 +334,7 @@ class Explorer:
 
     def markdown(self, table: pd.DataFrame, title: str) -> str:
         """A query's table as the markdown of :func:`geneverse.io.to_markdown`, under a heading."""
-        import geneverse as gv
-        from geneverse.io._markdown import escape
-
-        body = gv.io.to_markdown(table, self.adata, gene_symbols=self.gene_symbols)
+        body = to_markdown(table, self.adata, gene_symbols=self.gene_symbols)
         return f"## {escape(title)}\n\n{body}"
 
     # --- the gene map ---------------------------------------------------------------------------
@@ -409,15 +403,14 @@ class Explorer:
 
 def embedding_keys(adata: Any) -> list[str]:
     """``varm`` keys holding gene vectors (genes x 2+ numbers), stored maps left out."""
-    store = adata.uns.get(UNS_KEY, {})
     keys = []
     for key, value in adata.varm.items():
         shape = getattr(value, "shape", ())
         dtype = getattr(value, "dtype", None)
         if len(shape) != 2 or shape[1] < 2 or dtype is None or not np.issubdtype(dtype, np.number):
             continue
-        record = store.get(key) if isinstance(store, Mapping) else None
-        if isinstance(record, Mapping) and record.get("kind") == LAYOUT_KIND:  # a layout of gv.pl.gene_map
+        record = find_record(adata, key)
+        if record is not None and record.get("kind") == LAYOUT_KIND:  # a layout of gv.pl.gene_map
             continue
         keys.append(str(key))
     return keys

@@ -30,7 +30,7 @@ from ._explorer import Explorer, UnknownGene
 
 logger = logging.getLogger("geneverse")
 #: Names of this machine that a page served on a loopback address may be reached by.
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Addresses that bind every interface: any Host is accepted (the user chose to expose the page).
 ALL_ADDRESSES = frozenset({"0.0.0.0", "::", ""})
 
@@ -143,8 +143,8 @@ class ExplorerApp:
         return self._table(request, table, f"similar to {args.get('gene')}")
 
     def _analogy(self, request: Request) -> Response:
-        a, b, c = (request.args.get(k) for k in "abc")
         args = request.args
+        a, b, c = (args.get(k) for k in "abc")
         table = self.explorer.analogy(a, b, c, args.get("n"), args.get("key"), args.get("method"))
         objective = " (3CosMul)" if args.get("method") == "3cosmul" else ""
         return self._table(request, table, f"analogy {a} - {b} + {c}{objective}")
@@ -194,7 +194,7 @@ class ExplorerServer:
     def __init__(self, explorer: Explorer, host: str, port: int, title: str, close: Any = None):
         self.explorer = explorer
         self._close = close  # the AnnData whose file the server opened, closed by stop()
-        hosts = None if host in ALL_ADDRESSES else LOOPBACK_NAMES | {host.lower(), f"[{host.lower()}]"}
+        hosts = None if host in ALL_ADDRESSES else LOOPBACK_NAMES | {host.lower()}
         self.app = ExplorerApp(explorer, title, hosts)
         descriptor = _listening_socket(host, port)
         try:
