@@ -14,6 +14,8 @@ smooth fields over a tissue, a 6-NN spatial graph from squidpy). Scored: ARI bet
 
 Pipelines, all in the same run:
 - ``default``: ``coexpression`` (the default ``mi``, plug-in) on counts -> ``embed`` -> ``programs``;
+- ``default, not refined``: the same vectors, ``programs(refine=False)`` (the clusters of the vectors
+  alone, before the refinement against the expression);
 - ``genevector_mi``: the same with GeneVector's estimator (the previous default);
 - ``pearson``: the same with the ``pearson`` target on log-normalised values (what
   ``coexpression`` advises for few bulk samples);
@@ -89,9 +91,23 @@ def _pipeline(adata, target: str, method: str, layer: str | None) -> dict:
     gv.tl.embed(adata, "bench", method=method, progress=False)
     seconds["embed"] = time.perf_counter() - started
     started = time.perf_counter()
-    gv.tl.programs(adata)
+    gv.tl.programs(adata, progress=False)
     seconds["programs"] = time.perf_counter() - started
     return {"ari": _ari(adata, adata.var["gv_program"]), "found": int(adata.var["gv_program"].nunique()), **seconds}
+
+
+def _unrefined(adata) -> dict:
+    """The vectors of the pipeline just run, clustered without the refinement against the expression."""
+    import geneverse as gv
+
+    started = time.perf_counter()
+    gv.tl.programs(adata, refine=False, key_added="unrefined", progress=False)
+    seconds = time.perf_counter() - started
+    return {
+        "ari": _ari(adata, adata.var["unrefined"]),
+        "found": int(adata.var["unrefined"].nunique()),
+        "programs": seconds,
+    }
 
 
 def _log_normalise(adata) -> None:
@@ -144,9 +160,12 @@ def run(quick: bool, only: list[str] | None = None, save=None) -> list[dict]:
             for name, target, method, layer in pipelines:
                 result = _pipeline(adata, target, method, layer)
                 rows.append({"axis": axis, "value": value, "seed": seed, "pipeline": name, **result})
+                if name == "default":  # the same vectors, programs as clustered (no refinement)
+                    row = {"axis": axis, "value": value, "seed": seed, "pipeline": "default, not refined"}
+                    rows.append({**row, **_unrefined(adata)})
             baseline = _baseline(adata, setting["n_programs"] + 1)
             rows.append({"axis": axis, "value": value, "seed": seed, "pipeline": "correlation k-means", **baseline})
-            shown = ", ".join(f"{r['pipeline']} {r['ari']:.2f}" for r in rows[-len(pipelines) - 1 :])
+            shown = ", ".join(f"{r['pipeline']} {r['ari']:.2f}" for r in rows[-len(pipelines) - 2 :])
             print(f"{axis}={value} seed {seed}: {shown}", flush=True)
             if save is not None:
                 save(rows)
@@ -190,6 +209,7 @@ def figure(rows: list[dict], path: Path) -> None:
     axes_names = [a for a in dict.fromkeys(frame.axis) if a != "base"]
     colours = {"default": "tab:blue", "genevector_mi": "tab:orange", "correlation k-means": "tab:grey"}
     colours.update({"exp2vec": "tab:red", "pearson": "tab:green", "graph_xcorr": "tab:purple"})
+    colours["default, not refined"] = "tab:cyan"
     fig, axes = plt.subplots(1, len(axes_names), figsize=(2.6 * len(axes_names), 2.8), sharey=True, squeeze=False)
     for ax, axis in zip(axes[0], axes_names, strict=True):
         sub = frame[frame.axis == axis]

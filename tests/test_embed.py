@@ -170,7 +170,7 @@ def test_glove_recovers_bulk_programs_that_glove_from_its_own_start_misses():
     ari = {}
     for init, dims in (("spectral", 50), ("uniform", 100)):  # the default, and exp2vec's exact recipe
         gv.tl.embed(data, "gv_cooccurrence", method="glove", init=init, n_components=dims, progress=False)
-        gv.tl.programs(data)
+        gv.tl.programs(data, refine=False)  # the vectors' own clusters (the refinement also rescues uniform's)
         ari[init] = adjusted_rand_score(truth[planted], data.var["gv_program"].astype(str).to_numpy()[planted])
     assert data.uns["gv"]["X_gv"]["params"]["init"] == "uniform"
     assert ari["spectral"] > 0.95 and ari["uniform"] < 0.8, ari  # measured 1.00 and 0.60

@@ -47,7 +47,7 @@ INJECTIONS = [
      lambda d: gv.tl.coexpression(d, "pearson", chunk_size=50, key_added="again", use_cache=False, progress=False)),
     ("embed", "geneverse._core._embedding._check_finite", 5,
      lambda d: gv.tl.embed(d, n_components=5, epochs=20, key_added="again", progress=False)),
-    ("programs", "geneverse.tl._programs.central_order", 2,
+    ("programs", "geneverse._core._refine.program_correlations", 2,
      lambda d: gv.tl.programs(d, method="kmeans", n_clusters=2, key_added="again")),
     ("score_programs", "geneverse.tl._programs._gene_means", 1,
      lambda d: gv.tl.score_programs(d, key_added="again", progress=False)),

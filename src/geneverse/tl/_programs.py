@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -22,8 +23,9 @@ from .._core._programs import (
     relabel_by_size,
     score_weights,
 )
+from .._core._refine import MAX_ROUNDS, THRESHOLD, refine_programs
 from .._core._search import valid_rows
-from .._data import gene_vectors, write_result
+from .._data import find_record, gene_vectors, write_result
 from .._data import programs as get_programs
 from .._docs import shared_docs
 from .._keys import Key
@@ -50,19 +52,32 @@ def programs(
     n_neighbors: int = 15,
     n_clusters: int | None = None,
     seed: int = 0,
+    refine: bool | None = None,
+    layer: str | None = None,
     key_added: str = Key.PROGRAMS,
+    chunk_size: int = 50_000,
     progress: bool = True,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
-    """Cluster genes into programs by their vectors.
+    """Cluster genes into programs by their vectors, then refine them against the expression.
 
     ``method="leiden"`` builds a kNN graph of the genes by cosine similarity (weights = cosine,
     clipped at 0, symmetrised) and runs Leiden (leidenalg's RB configuration model, two
     iterations, as ``sc.tl.leiden(flavor="igraph")``); ``method="kmeans"`` runs k-means on
     unit-length vectors (exp2vec's choice).
-    Programs are named ``P0``, ``P1``, ... from the largest down; within a program, genes are
-    ordered by cosine to the program's mean direction (most central first).
+    With ``refine``, the clusters are the start of a few rounds in which each gene joins the program
+    whose activity (the summed standardised expression of the program's genes in each cell) it
+    correlates with most, if that correlation is at least 3 standard errors (``3 / sqrt(n_cells)``)
+    above 0; other genes keep their cluster (at most 5 rounds, one pass over the cells each, then one
+    to score the final programs). A program's activity averages many genes, so it is far
+    less noisy than the gene pairs behind the vectors. Over the quality matrix's single-cell
+    settings (same vectors, same run) the median program ARI rose from 0.96 to 0.99 and the weakest
+    settings gained most: 500 cells 0.43 to 0.59, 10-gene programs 0.89 to 0.96, 16 programs 0.89 to
+    0.94; bulk with 50 samples 0.70 to 0.91 (``docs/quality.md``).
+    Programs are named ``P0``, ``P1``, ... from the largest down. Within a program, genes come most
+    central first: by their correlation with the program's activity when refined, by cosine to the
+    program's mean direction otherwise.
 
     Parameters
     ----------
@@ -82,11 +97,21 @@ def programs(
         Number of programs for k-means (required there).
     seed
         Random seed of Leiden / k-means.
+    refine
+        Refine the clusters against the expression (see above). ``None`` (default): when the vectors
+        were trained by :func:`embed` on a co-expression of this object whose record names its layer,
+        so that its cells are the data the vectors came from, or when ``layer`` is given; imported or
+        text-derived vectors are left as clustered. ``True`` refines against ``layer`` (or ``X``).
+    layer
+        Expression to refine against: counts (non-negative integers) are log-normalised (each cell
+        scaled to the median total over the genes with a vector, then ``log1p``), other values are
+        used as given. Default: the layer the co-expression was computed from (its record), else ``X``.
     key_added
         ``var`` column and ``uns['gv']`` key.
+    {doc_chunk_size}
     progress
-        Show a progress bar over the blocks of the kNN graph (20,000 genes: about 3.5 s of the 7 s;
-        Leiden itself shows none).
+        Show progress bars over the blocks of the kNN graph (20,000 genes: about 3.5 s of the 7 s;
+        Leiden itself shows none) and over the refinement rounds (one pass over the cells each).
     {doc_mod}
     {doc_copy}
 
@@ -94,8 +119,12 @@ def programs(
     -------
     ``None``, or the modified copy. Writes ``var[key_added]`` (categorical, NaN for genes without a
     vector) and ``uns['gv'][key_added]`` with ``programs`` (name -> genes, central first),
-    ``centrality`` (name -> cosine to the program's mean direction), ``method``, ``params``,
-    ``embedding_key``.
+    ``centrality`` (name -> each gene's activity correlation or cosine, as ``centrality_by`` says),
+    ``method``, ``params``,
+    ``embedding_key``, ``refined`` and, when refined, ``refinement``: the ``layer`` (``"None"``:
+    ``X``), the ``rounds`` run, whether they ``converged``, the genes ``moved`` from their cluster,
+    the ``core`` genes placed by a significant correlation, whether the values were log-normalised as
+    ``counts``, the ``threshold`` and ``max_rounds``.
     """
     started = time.perf_counter()
     seed = check_seed(seed)
@@ -106,6 +135,8 @@ def programs(
     usable = np.flatnonzero(valid_rows(vectors))
     if len(usable) < 2:
         raise ValueError(f"varm[{vectors_key!r}] has fewer than 2 genes with usable vectors; nothing to cluster.")
+    check_positive_int("chunk_size", chunk_size)
+    source = _refinement_source(modality, vectors_key, refine, layer)
     if method == "leiden":
         check_positive_int("n_neighbors", n_neighbors)
         if not np.isfinite(resolution) or resolution <= 0:
@@ -123,11 +154,23 @@ def programs(
             raise ValueError(f"method='kmeans' needs n_clusters between 1 and {len(usable)}, got {n_clusters!r}.")
         labels = kmeans(vectors[usable], int(n_clusters), int(seed))
         params = {"n_clusters": int(n_clusters), "seed": int(seed)}
+    refinement, activity = None, None
+    if source is not None:
+        matrix, name, used_layer = source
+        chunks = CellChunks(matrix, chunk_size=chunk_size, columns=usable, source_name=name)
+        bar = progress_bar(progress, "refine programs")
+        labels, activity, refinement = refine_programs(chunks, labels, progress=bar)
+        refinement = {"layer": used_layer, **refinement, "threshold": THRESHOLD, "max_rounds": MAX_ROUNDS}
     labels = relabel_by_size(labels)
     names = [f"P{i}" for i in range(labels.max() + 1)]
     gene_lists, centrality = {}, {}
     for i, name in enumerate(names):
-        members, closeness = central_order(vectors, usable[labels == i])
+        if activity is None:
+            members, closeness = central_order(vectors, usable[labels == i])
+        else:  # refined: the genes that follow the program's activity best come first
+            inside = np.flatnonzero(labels == i)
+            order = np.lexsort((inside, -activity[inside]))
+            members, closeness = usable[inside[order]], activity[inside[order]]
         gene_lists[name] = np.asarray(modality.var_names[members], dtype=object)
         centrality[name] = closeness.astype(np.float64)
     column = np.full(modality.n_vars, None, dtype=object)
@@ -140,9 +183,62 @@ def programs(
         "embedding_key": vectors_key,
         "programs": gene_lists,
         "centrality": centrality,
+        "centrality_by": "cosine" if activity is None else "activity correlation",
+        "refined": refinement is not None,
     }
+    if refinement is not None:
+        record["refinement"] = refinement
     var = {key_added: pd.Categorical(column, categories=names)}
     return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, var=var)
+
+
+def _refinement_source(
+    modality: Any, vectors_key: str, refine: bool | None, layer: str | None
+) -> tuple[Any, str, str | None] | None:
+    """The expression to refine programs against (matrix, its name, the layer), or ``None`` for no refinement."""
+    if refine is not None and not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True, False or None, got {refine!r}.")
+    if refine is not None and not refine:
+        return None
+    if refine is None and layer is not None:
+        refine = True  # naming the expression asks for the refinement
+    coexpression = _training_coexpression(modality, vectors_key)
+    if layer is None and coexpression is not None:
+        recorded = coexpression["layer"]
+        # records store None as the string "None"
+        layer = None if recorded is None or (recorded == "None" and "None" not in modality.layers) else str(recorded)
+        if layer is not None and layer not in modality.layers:
+            if refine is None:
+                warnings.warn(
+                    f"The co-expression behind varm[{vectors_key!r}] was computed from layers[{layer!r}], which is "
+                    "gone; the programs are not refined. Pass `layer=` (or `refine=False`) to choose.",
+                    stacklevel=4,  # _refinement_source < programs < its renamed_parameters wrapper < the caller
+                )
+                return None
+            raise KeyError(
+                f"The co-expression behind varm[{vectors_key!r}] was computed from layers[{layer!r}], which is "
+                f"gone; pass `layer=` naming the expression to refine against. Layers: {list(modality.layers)}."
+            )
+    if refine is None and coexpression is None:
+        return None
+    if modality.n_obs < 3:
+        if refine is None:
+            return None
+        raise ValueError(f"Refining programs needs cells; this object has {modality.n_obs}. Pass refine=False.")
+    matrix, name = get_expression(modality, layer)
+    return matrix, name, layer
+
+
+def _training_coexpression(modality: Any, vectors_key: str) -> Mapping | None:
+    """The record of the co-expression that ``embed`` trained ``varm[vectors_key]`` on, if it is known.
+
+    ``None`` for imported or text-derived vectors, and for a target without a record of its layer.
+    """
+    embedding = find_record(modality, vectors_key)
+    if embedding is None or embedding.get("kind") != "embedding" or embedding.get("method") == "imported":
+        return None
+    found = find_record(modality, str(embedding.get("target_key")))
+    return found if found is not None and found.get("kind") == "coexpression" and "layer" in found else None
 
 
 def _program_genes(adata, programs: str | Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
