@@ -184,8 +184,9 @@ def test_cell_map_shows_planted_types_apart_and_writes_nothing():
 def test_cells_without_embedded_genes_get_zeros_with_warning():
     adata = two_programs()
     adata.X = sp.csr_matrix(np.vstack([np.zeros((1, adata.n_vars)), adata.X.toarray()[1:]]))
-    with pytest.warns(UserWarning, match="1 cells express none"):
+    with pytest.warns(UserWarning, match="1 cells express none") as caught:
         gv.tl.cell_embed(adata, progress=False)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     assert not adata.obsm["X_gv_cells"][0].any() and np.isfinite(adata.obsm["X_gv_cells"]).all()
 
 

@@ -124,7 +124,7 @@ def cell_embed(
         what = "expressed genes" if method == "sentence" else f"the genes with a vector in varm[{vectors_key!r}]"
         warnings.warn(
             f"{int(empty.sum())} cells express none of {what}; their vectors are all zeros.",
-            stacklevel=2,
+            stacklevel=3,  # cell_embed < its renamed_parameters wrapper < the caller
         )
 
     record = {
