@@ -36,19 +36,24 @@ def scrambled(truth: np.ndarray, share: float, seed: int = 1) -> np.ndarray:
     return labels
 
 
+def poisson_residuals(X: np.ndarray) -> np.ndarray:
+    """``(x - t p) / sqrt(t p)``: each cell's total ``t``, each gene's share ``p`` of all counts."""
+    expected = np.outer(X.sum(axis=1), X.sum(axis=0) / X.sum())
+    return np.where(expected > 0, (X - expected) / np.sqrt(np.where(expected > 0, expected, 1)), 0.0)
+
+
 def reference_correlations(X: np.ndarray, labels: np.ndarray, core: np.ndarray, n_programs: int) -> np.ndarray:
-    """Direct: log-normalise, z-score, score each program by its core genes, correlate gene by gene."""
-    totals = X.sum(axis=1)
-    values = np.log1p(X / np.where(totals > 0, totals, 1)[:, None] * np.median(totals[totals > 0]))
+    """Direct: Poisson residuals, z-scored, each program scored by its core genes, correlated gene by gene."""
+    values = poisson_residuals(X)
     sd = values.std(axis=0)
-    z = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1)
+    z = (values - values.mean(axis=0)) / np.where(sd > 1e-9, sd, 1)
     out = np.zeros((X.shape[1], n_programs))
     for g in range(X.shape[1]):
         for p in range(n_programs):
-            members = (labels == p) & core & (sd > 0)
+            members = (labels == p) & core & (sd > 1e-9)
             members[g] = False if labels[g] == p else members[g]  # leave the gene out of its own program
             score = z[:, members].sum(axis=1)
-            if sd[g] > 0 and score.std() > 0:
+            if sd[g] > 1e-9 and score.std() > 0:
                 out[g, p] = np.corrcoef(z[:, g], score)[0, 1]
     return out
 
@@ -63,18 +68,20 @@ def test_correlations_match_a_direct_computation():
     assert np.all(got[-1] == 0)
 
 
-def test_counts_are_log_normalised_and_other_values_used_as_given():
+def test_counts_are_poisson_residuals_and_other_values_used_as_given():
     X, _ = planted(n_cells=50, per=3, n_background=2)
-    adata = ad.AnnData(X=X.copy())
-    sc.pp.normalize_total(adata, target_sum=float(np.median(X.sum(axis=1))))
-    sc.pp.log1p(adata)
-    counts = standardise(CellChunks(X))
-    assert counts.median_total == pytest.approx(np.median(X.sum(axis=1)))
-    np.testing.assert_allclose(counts.mean, np.asarray(adata.X).mean(axis=0))
-    np.testing.assert_allclose(counts.sd, np.asarray(adata.X).std(axis=0))
-    given = standardise(CellChunks(np.asarray(adata.X)))  # not integers: used as given
-    assert given.median_total is None
-    np.testing.assert_allclose(given.mean, counts.mean)
+    residuals = poisson_residuals(X)
+    counts = standardise(CellChunks(sp.csr_matrix(X), chunk_size=9))
+    np.testing.assert_allclose(counts.share, X.sum(axis=0) / X.sum())
+    # y = residual x sqrt(p) per gene: the standardised values are the residuals', z-scored
+    y_mean, y_sd = counts.mean / np.sqrt(counts.share), counts.sd / np.sqrt(counts.share)
+    np.testing.assert_allclose(y_mean, residuals.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(y_sd, residuals.std(axis=0), rtol=1e-10)
+    logged = np.log1p(X)  # not integers: used as given
+    given = standardise(CellChunks(logged))
+    assert given.share is None
+    np.testing.assert_allclose(given.mean, logged.mean(axis=0))
+    np.testing.assert_allclose(given.sd, logged.std(axis=0))
 
 
 def test_planted_programs_are_recovered_from_scrambled_clusters():

@@ -87,9 +87,9 @@ def warn_bulk_like(chunks: CellChunks) -> None:
     if fraction >= DENSE_FRACTION:
         warnings.warn(
             f"Few dense samples, as in bulk RNA-seq: {chunks.n_cells} samples, {fraction:.0%} of the values nonzero. "
-            f"Binned MI over fewer than {FEW_SAMPLES} samples is noisy (docs/quality.md, 50 bulk samples: the "
-            "vectors' programs reach ARI 0.70, 0.91 once refined against the expression; 'pearson' 0.93). "
-            "Use gv.tl.coexpression(adata, 'pearson') on log-normalised "
+            f"Binned MI over fewer than {FEW_SAMPLES} samples gives noisy vectors (docs/quality.md, 50 bulk "
+            "samples: the vectors' own programs reach ARI 0.70; refined against the expression, 0.96). For the "
+            "vectors, use gv.tl.coexpression(adata, 'pearson') on log-normalised "
             "values (sc.pp.normalize_total, then sc.pp.log1p) instead.",
             stacklevel=3,  # the caller of gv.tl.coexpression
         )

@@ -73,8 +73,8 @@ def programs(
     to score the final programs). A program's activity averages many genes, so it is far
     less noisy than the gene pairs behind the vectors. Over the quality matrix's single-cell
     settings (same vectors, same run) the median program ARI rose from 0.96 to 0.99 and the weakest
-    settings gained most: 500 cells 0.43 to 0.59, 10-gene programs 0.89 to 0.96, 16 programs 0.89 to
-    0.94; bulk with 50 samples 0.70 to 0.91 (``docs/quality.md``).
+    settings gained most: 500 cells 0.43 to 0.61, 10-gene programs 0.89 to 0.97, 16 programs 0.89 to
+    0.96; bulk with 50 samples 0.70 to 0.96 (``docs/quality.md``).
     Programs are named ``P0``, ``P1``, ... from the largest down. Within a program, genes come most
     central first: by their correlation with the program's activity when refined, by cosine to the
     program's mean direction otherwise.
@@ -103,9 +103,10 @@ def programs(
         so that its cells are the data the vectors came from, or when ``layer`` is given; imported or
         text-derived vectors are left as clustered. ``True`` refines against ``layer`` (or ``X``).
     layer
-        Expression to refine against: counts (non-negative integers) are log-normalised (each cell
-        scaled to the median total over the genes with a vector, then ``log1p``), other values are
-        used as given. Default: the layer the co-expression was computed from (its record), else ``X``.
+        Expression to refine against: counts (non-negative integers) are taken as Poisson residuals,
+        ``(x - t p) / sqrt(t p)`` for the cell's total ``t`` and the gene's share ``p`` of all counts
+        (over the genes with a vector); other values are used as given. Default: the layer the
+        co-expression was computed from (its record), else ``X``.
     key_added
         ``var`` column and ``uns['gv']`` key.
     {doc_chunk_size}
@@ -123,8 +124,8 @@ def programs(
     ``method``, ``params``,
     ``embedding_key``, ``refined`` and, when refined, ``refinement``: the ``layer`` (``"None"``:
     ``X``), the ``rounds`` run, whether they ``converged``, the genes ``moved`` from their cluster,
-    the ``core`` genes placed by a significant correlation, whether the values were log-normalised as
-    ``counts``, the ``threshold`` and ``max_rounds``.
+    the ``core`` genes placed by a significant correlation, whether the values were ``counts`` (taken
+    as Poisson residuals), the ``threshold`` and ``max_rounds``.
     """
     started = time.perf_counter()
     seed = check_seed(seed)
