@@ -61,6 +61,7 @@ def reference_correlations(X: np.ndarray, labels: np.ndarray, core: np.ndarray, 
 def test_correlations_match_a_direct_computation():
     X, truth = planted(n_cells=80, per=4, n_background=3)
     X[:, -1] = 0.0  # a gene never detected: constant, correlation 0, never moves
+    X[5] = 0.0  # a cell without counts: its residuals are 0
     labels = scrambled(truth, 0.3)
     core = np.random.default_rng(2).random(len(labels)) > 0.3
     got = program_correlations(CellChunks(sp.csr_matrix(X), chunk_size=7), standardise(CellChunks(X)), labels, core, 3)
@@ -84,6 +85,16 @@ def test_counts_are_poisson_residuals_and_other_values_used_as_given():
     np.testing.assert_allclose(given.sd, logged.std(axis=0))
 
 
+def test_one_chunk_of_non_counts_makes_every_chunk_used_as_given():
+    X, _ = planted(n_cells=30, per=3, n_background=2)
+    X[17, 2] = 0.5
+    mixed = standardise(CellChunks(sp.csr_matrix(X), chunk_size=7))
+    assert mixed.share is None
+    np.testing.assert_allclose(mixed.mean, X.mean(axis=0))
+    nothing = standardise(CellChunks(np.zeros((10, 4)), chunk_size=3))
+    assert nothing.share is None and np.all(nothing.sd == 0)
+
+
 def test_planted_programs_are_recovered_from_scrambled_clusters():
     X, truth = planted()
     start = scrambled(truth, 0.4)
@@ -91,6 +102,8 @@ def test_planted_programs_are_recovered_from_scrambled_clusters():
     assert adjusted_rand_score(truth[scored], start[scored]) < 0.5
     labels, strength, summary = refine_programs(CellChunks(sp.csr_matrix(X)), start)
     assert adjusted_rand_score(truth[scored], labels[scored]) == 1.0
+    # program genes follow their program's activity well past the threshold; background genes, whose
+    # labels the refinement leaves, follow their (arbitrary) program's activity far less
     assert strength[scored].min() > 3 / np.sqrt(X.shape[0]) > np.abs(strength[~scored]).max() / 2
     assert summary["converged"] and summary["counts"] and summary["moved"] >= int(0.4 * scored.sum())
 
