@@ -31,9 +31,13 @@ def row_blocks(n: int, rows: int = BLOCK_ROWS) -> Iterator[slice]:
     return (slice(start, min(start + rows, n)) for start in range(0, n, rows))
 
 
-def rows_per_block(n_columns: int, largest: int = 2048) -> int:
-    """Rows of a block against ``n_columns`` columns: about 2**23 values (32 MB of float32), 1 to ``largest``."""
-    return int(np.clip(2**23 // max(n_columns, 1), 1, largest))
+def rows_per_block(n_columns: int, largest: int | None = 2048, values: int = 2**23) -> int:
+    """Rows of a block against ``n_columns`` columns: about ``values`` values (2**23: 32 MB of float32).
+
+    At least 1 row, at most ``largest`` (``None``: no cap).
+    """
+    rows = max(values // max(n_columns, 1), 1)
+    return rows if largest is None else min(rows, largest)
 
 
 def is_dask_array(X: object) -> bool:

@@ -125,13 +125,14 @@ def program_correlations(
     inside = core & varying
     membership = np.zeros((n_genes, n_programs))
     membership[genes[inside], labels[inside]] = 1.0
-    weights = membership / np.where(varying, standard.sd, 1.0)[:, None]
+    safe_sd = np.where(varying, standard.sd, 1.0)[:, None]
+    weights = membership / safe_sd
     shift = standard.mean @ weights
     products, sums, squares = chunks.map_reduce(lambda c: _round_sums(c, standard, weights, shift), add_parts)
     mean_score = sums / n
     var_score = np.maximum(squares / n - mean_score**2, 0.0)
     # cov(z_g, S_p) = (E[t_g S_p] - mean_g E[S_p]) / sd_g
-    cov = (products / n - np.outer(standard.mean, mean_score)) / np.where(varying, standard.sd, 1.0)[:, None]
+    cov = (products / n - np.outer(standard.mean, mean_score)) / safe_sd
     var = np.broadcast_to(var_score, cov.shape).copy()
     own = labels[inside]
     # leave the gene out of its own program's score: var(z_g) = 1

@@ -143,7 +143,7 @@ def _rescore(
     within bounded memory.
     """
     distance2 = np.empty(len(first))
-    for block in row_blocks(len(first), max(1, 2**22 // max(clean.shape[1], 1))):  # ~32 MB of differences
+    for block in row_blocks(len(first), rows_per_block(clean.shape[1], largest=None, values=2**22)):  # ~32 MB
         difference = clean[first[block]] - clean[second[block]]
         distance2[block] = np.einsum("ij,ij->i", difference, difference)
     usable = (distance2 > 1e-12 * (squared[first] + squared[second])) & (first != second)

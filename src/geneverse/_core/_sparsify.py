@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._chunks import row_blocks
+from ._chunks import row_blocks, rows_per_block
 
 #: The largest magnitude float16 holds.
 FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -31,7 +31,7 @@ def top_k_partners(matrix, k: int) -> sp.csr_matrix:
     n = matrix.shape[0]
     k = min(k, n - 1)
     rows, cols = [], []
-    for block in row_blocks(n, max(1, 2**22 // max(n, 1))):
+    for block in row_blocks(n, rows_per_block(n, largest=None, values=2**22)):
         strength = np.abs(_rows(matrix, block).astype(np.float32))
         own = np.arange(block.start, block.stop)
         strength[np.arange(len(own)), own] = -1.0  # the diagonal is never a partner
@@ -57,7 +57,7 @@ def to_float16(matrix: np.ndarray) -> np.ndarray:
     """``matrix`` as float16, filled by row blocks; raises if a value does not fit."""
     n = matrix.shape[0]
     out = np.empty(matrix.shape, dtype=np.float16)
-    for block in row_blocks(n, max(1, 2**22 // max(n, 1))):
+    for block in row_blocks(n, rows_per_block(n, largest=None, values=2**22)):
         values = _rows(matrix, block)
         largest = float(np.abs(values).max(initial=0.0))
         if largest > FLOAT16_MAX:
