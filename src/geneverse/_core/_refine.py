@@ -9,8 +9,10 @@ less noisy. Starting from the vector clusters, each round:
 2. correlates every gene with every program's score, leaving the gene itself out of its own
    program's score;
 3. moves a gene to the program it correlates with most, if that correlation is at least
-   ``threshold`` standard errors (``threshold / sqrt(n_cells)``) above 0; other genes keep their
-   starting program. The core of each program is the genes placed there by a significant correlation.
+   ``member_threshold`` standard errors (``member_threshold / sqrt(n_cells)``) above 0; other genes
+   keep their starting program. The core of each program, whose genes score it in the next round,
+   is the genes whose correlation is at least ``threshold`` standard errors: a program's activity is
+   built from its clear members only, while weaker genes still join the program they follow.
 
 Rounds stop when nothing changes, or after ``max_rounds`` (genes near the threshold can go on
 flipping in and out of a core); one more pass scores the final programs. Counts (non-negative
@@ -32,8 +34,10 @@ import scipy.sparse as sp
 
 from ._chunks import CellChunks, add_parts
 
-#: Standard errors of a correlation (``1 / sqrt(n_cells)``) a gene needs to move to a program.
+#: Standard errors of a correlation (``1 / sqrt(n_cells)``) a gene needs to be in a program's core.
 THRESHOLD = 3.0
+#: Standard errors a gene needs to join a program (otherwise it keeps its starting one).
+MEMBER_THRESHOLD = 2.0
 #: Most refinement rounds (each one pass over the cells).
 MAX_ROUNDS = 5
 
@@ -147,6 +151,7 @@ def refine_programs(
     chunks: CellChunks,
     labels: np.ndarray,
     threshold: float = THRESHOLD,
+    member_threshold: float = MEMBER_THRESHOLD,
     max_rounds: int = MAX_ROUNDS,
     progress: Callable | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -154,7 +159,7 @@ def refine_programs(
 
     Returns the new labels (the same numbering; a program may end empty), each gene's correlation
     with its program's final score (left out of it), and a summary: ``rounds`` run, ``converged``,
-    ``moved`` (genes whose program changed), ``core`` (genes placed by a significant correlation) and
+    ``moved`` (genes whose program changed), ``core`` (genes whose correlation passed ``threshold``) and
     ``counts`` (whether the values were counts, taken as Poisson residuals).
     """
     start = np.asarray(labels, dtype=np.int64)
@@ -163,6 +168,7 @@ def refine_programs(
     n_programs = int(start.max()) + 1
     standard = standardise(chunks)
     bound = threshold / np.sqrt(chunks.n_cells)
+    member_bound = min(member_threshold, threshold) / np.sqrt(chunks.n_cells)
     current, core = start.copy(), np.ones(len(start), dtype=bool)
     rounds, converged = 0, False
     genes = np.arange(len(start))
@@ -176,8 +182,9 @@ def refine_programs(
             if bar is not None:
                 bar.update(1)
             best = np.argmax(corr, axis=1)
-            significant = corr[genes, best] > bound
-            moved_to = np.where(significant, best, start)
+            strongest = corr[genes, best]
+            significant = strongest > bound
+            moved_to = np.where(strongest > member_bound, best, start)
             converged = np.array_equal(moved_to, current) and np.array_equal(significant, core)
             if converged:  # corr belongs to the final programs
                 break

@@ -23,7 +23,7 @@ from .._core._programs import (
     relabel_by_size,
     score_weights,
 )
-from .._core._refine import MAX_ROUNDS, THRESHOLD, refine_programs
+from .._core._refine import MAX_ROUNDS, MEMBER_THRESHOLD, THRESHOLD, refine_programs
 from .._core._search import valid_rows
 from .._data import find_record, gene_vectors, write_result
 from .._data import programs as get_programs
@@ -67,14 +67,15 @@ def programs(
     iterations, as ``sc.tl.leiden(flavor="igraph")``); ``method="kmeans"`` runs k-means on
     unit-length vectors (exp2vec's choice).
     With ``refine``, the clusters are the start of a few rounds in which each gene joins the program
-    whose activity (the summed standardised expression of the program's genes in each cell) it
-    correlates with most, if that correlation is at least 3 standard errors (``3 / sqrt(n_cells)``)
-    above 0; other genes keep their cluster (at most 5 rounds, one pass over the cells each, then one
+    whose activity (the summed standardised expression of the program's core genes in each cell) it
+    correlates with most, if that correlation is at least 2 standard errors (``2 / sqrt(n_cells)``)
+    above 0; other genes keep their cluster. A program's core, which scores it in the next round, is
+    its genes at 3 standard errors or more (at most 5 rounds, one pass over the cells each, then one
     to score the final programs). A program's activity averages many genes, so it is far
     less noisy than the gene pairs behind the vectors. Over the quality matrix's single-cell
     settings (same vectors, same run) the median program ARI rose from 0.96 to 0.99 and the weakest
-    settings gained most: 500 cells 0.43 to 0.61, 10-gene programs 0.89 to 0.97, 16 programs 0.89 to
-    0.96; bulk with 50 samples 0.70 to 0.96 (``docs/quality.md``).
+    settings gained most: 500 cells 0.46 to 0.72, 10-gene programs 0.86 to 0.97, depth 0.03 0.79 to
+    0.89; bulk with 50 samples 0.70 to 0.97 (``docs/quality.md``).
     Programs are named ``P0``, ``P1``, ... from the largest down. Within a program, genes come most
     central first: by their correlation with the program's activity when refined, by cosine to the
     program's mean direction otherwise.
@@ -124,8 +125,9 @@ def programs(
     ``method``, ``params``,
     ``embedding_key``, ``refined`` and, when refined, ``refinement``: the ``layer`` (``"None"``:
     ``X``), the ``rounds`` run, whether they ``converged``, the genes ``moved`` from their cluster,
-    the ``core`` genes placed by a significant correlation, whether the values were ``counts`` (taken
-    as Poisson residuals), the ``threshold`` and ``max_rounds``.
+    the ``core`` genes (at ``threshold`` standard errors), whether the values were ``counts`` (taken
+    as Poisson residuals), the ``threshold``, the ``member_threshold`` to join a program and
+    ``max_rounds``.
     """
     started = time.perf_counter()
     seed = check_seed(seed)
@@ -161,7 +163,13 @@ def programs(
         chunks = CellChunks(matrix, chunk_size=chunk_size, columns=usable, source_name=name)
         bar = progress_bar(progress, "refine programs")
         labels, activity, refinement = refine_programs(chunks, labels, progress=bar)
-        refinement = {"layer": used_layer, **refinement, "threshold": THRESHOLD, "max_rounds": MAX_ROUNDS}
+        refinement = {
+            "layer": used_layer,
+            **refinement,
+            "threshold": THRESHOLD,
+            "member_threshold": MEMBER_THRESHOLD,
+            "max_rounds": MAX_ROUNDS,
+        }
     labels = relabel_by_size(labels)
     names = [f"P{i}" for i in range(labels.max() + 1)]
     gene_lists, centrality = {}, {}
