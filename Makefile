@@ -54,7 +54,7 @@ test: $(VENV)/.test-installed peer system-deps
 	$(VENV)/bin/ruff check src tests benchmarks docs/scripts docs/conf.py
 	$(VENV)/bin/ruff format --check src tests benchmarks docs/scripts docs/conf.py
 	$(MAKE) --no-print-directory docs
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -q
+	PATH="$(abspath $(VENV))/bin:$$PATH" NUMBA_CPU_NAME=generic $(PY) -m pytest -q
 
 # The documentation site: API pages from the docstrings, every tutorial executed, warnings as
 # errors, nothing fetched (no intersphinx). Under xvfb-run: the napari tutorial opens a viewer.
@@ -118,7 +118,7 @@ bench-regions: $(VENV)/.test-installed
 # Redraw the baseline images of the plot tests (tests/_images/) after an intended change of a plot;
 # look at the new PNGs before committing them.
 plot-baselines: $(VENV)/.test-installed
-	GENEVERSE_UPDATE_IMAGES=1 $(PY) -m pytest -q tests/test_plot_images.py
+	GENEVERSE_UPDATE_IMAGES=1 NUMBA_CPU_NAME=generic $(PY) -m pytest -q tests/test_plot_images.py
 
 # The README's napari screenshot (docs/img/napari_programs.png), drawn under a virtual X server.
 docs-screenshot: $(VENV)/.test-installed system-deps

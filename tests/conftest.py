@@ -1,12 +1,5 @@
 from __future__ import annotations
 
-import os
-
-# numba (UMAP, pynndescent) compiles for a generic x86-64 CPU in tests: machine code tuned to the
-# host (AVX-512, FMA) rounds differently, and a UMAP layout drifts far from a tiny difference, so the
-# image baselines of tests/_images would depend on the processor CI happens to run on.
-os.environ.setdefault("NUMBA_CPU_NAME", "generic")
-
 import matplotlib
 import numpy as np
 import pytest

@@ -117,18 +117,20 @@ def test_planted_programs_are_recovered_from_scrambled_clusters():
 def test_genes_that_follow_no_program_keep_their_cluster():
     X, truth = planted(n_background=0)
     rng = np.random.default_rng(3)
-    noise = rng.poisson(0.5, size=(X.shape[0], 20)).astype(np.float64)  # independent of every program
+    noise = rng.poisson(0.5, size=(X.shape[0], 60)).astype(np.float64)  # independent of every program
     X = np.hstack([X, noise])
-    start = np.concatenate([truth, rng.integers(0, 3, size=20)])
-    labels, _, summary = refine_programs(CellChunks(X), start)
+    start = np.concatenate([truth, rng.integers(0, 3, size=60)])
+    labels, strength, summary = refine_programs(CellChunks(X), start)
     kept = labels[len(truth) :] == start[len(truth) :]
-    assert kept.mean() >= 0.9  # a null gene's best of 3 correlations passes 2 standard errors about 7% of the time
+    # a null gene's best of 3 correlations passes 2 standard errors about 7% of the time (4 of 60)
+    assert kept.mean() >= 0.8
+    assert np.all(strength[len(truth) :][~kept] > 2 / np.sqrt(X.shape[0]))  # those that moved passed the bar
     assert summary["core"] >= len(truth)
 
 
 def test_weak_genes_join_the_program_they_follow_without_entering_its_core():
     n_weak = 40
-    X, truth = planted(n_weak=n_weak)
+    X, truth = planted(n_background=0, n_weak=n_weak)
     start = np.concatenate([truth[:-n_weak], np.ones(n_weak, int)])  # the weak genes start in program 1
     weak = slice(len(truth) - n_weak, None)
     bound = 1 / np.sqrt(X.shape[0])  # one standard error
@@ -158,6 +160,8 @@ def test_labels_must_match_the_genes():
     X, truth = planted(n_cells=30)
     with pytest.raises(ValueError, match="labels"):
         refine_programs(CellChunks(X), truth[:-1])
+    with pytest.raises(ValueError, match="negative"):
+        refine_programs(CellChunks(X), truth)  # background genes are -1: not a program
 
 
 # --- gv.tl.programs -------------------------------------------------------------------------------

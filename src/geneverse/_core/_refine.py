@@ -1,7 +1,7 @@
 """Programs refined against the expression: each gene joins the program whose activity it follows.
 
 Clustering gene vectors compares genes one pair at a time, and with few cells, low depth or small
-programs a single pair carries little signal. A program's activity, the sum of its genes'
+programs a single pair carries little signal. A program's activity, the sum of its core genes'
 standardised expression in each cell, averages many genes, so a gene's correlation with it is far
 less noisy. Starting from the vector clusters, each round:
 
@@ -157,6 +157,9 @@ def refine_programs(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Refine programs (integer labels, one per gene column of ``chunks``) against the expression.
 
+    A gene joins a program at ``member_threshold`` standard errors (at most ``threshold``: a core
+    gene is always a member) and enters its core at ``threshold``.
+
     Returns the new labels (the same numbering; a program may end empty), each gene's correlation
     with its program's final score (left out of it), and a summary: ``rounds`` run, ``converged``,
     ``moved`` (genes whose program changed), ``core`` (genes whose correlation passed ``threshold``) and
@@ -165,6 +168,8 @@ def refine_programs(
     start = np.asarray(labels, dtype=np.int64)
     if chunks.n_genes != len(start):
         raise ValueError(f"{len(start)} labels for {chunks.n_genes} genes.")
+    if len(start) and start.min() < 0:
+        raise ValueError("Labels must be program numbers from 0; found a negative one.")
     n_programs = int(start.max()) + 1
     standard = standardise(chunks)
     bound = threshold / np.sqrt(chunks.n_cells)

@@ -75,7 +75,7 @@ def programs(
     less noisy than the gene pairs behind the vectors. Over the quality matrix's single-cell
     settings (same vectors, same run) the median program ARI rose from 0.96 to 0.99 and the weakest
     settings gained most: 500 cells 0.46 to 0.72, 10-gene programs 0.86 to 0.97, depth 0.03 0.79 to
-    0.89; bulk with 50 samples 0.70 to 0.97 (``docs/quality.md``).
+    0.88; bulk with 50 samples 0.70 to 0.97 (``docs/quality.md``).
     Programs are named ``P0``, ``P1``, ... from the largest down. Within a program, genes come most
     central first: by their correlation with the program's activity when refined, by cosine to the
     program's mean direction otherwise.
