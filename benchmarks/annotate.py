@@ -4,25 +4,28 @@ Not a unit test: run ``make bench-annotate``. In one run:
 
 1. Calibration (planted data only): ``gv.datasets.synthetic`` (3,000 cells x 1,000 genes, 8 types,
    30 program genes each), 3 seeds x marker sets of 2, 5, 10 and 20 program genes per type, and
-   10 per type of which 2 belong to another program (wrong markers). For each,
-   the relative softmax temperature that maximises the likelihood of the planted types
-   (``fit_relative_temperature``); the median is geneverse's default (``RELATIVE_TEMPERATURE``).
+   10 per type of which 2 belong to another program (wrong markers). For each, and for both scores
+   (``expression``: TF-IDF expression with the markers' gene weights; ``vectors``: cosine of the cell
+   vectors), the relative softmax temperature that maximises the likelihood of the planted types
+   (``fit_relative_temperature``); the medians are geneverse's defaults
+   (``EXPRESSION_RELATIVE_TEMPERATURE``, ``RELATIVE_TEMPERATURE``).
 2. pbmc68k (700 cells; ``bulk_labels`` collapsed to CD4 T, CD8 T, NK, B, Monocyte, DC, HSPC) with the
-   shipped literature markers (``gv.datasets.pbmc_markers``): ``gv.tl.annotate`` per cell and per
-   Leiden cluster of the cell vectors (neighbours and Leiden not timed), and with negative markers
+   shipped literature markers (``gv.datasets.pbmc_markers``): ``gv.tl.annotate`` per cell (both
+   methods) and per Leiden cluster of the cell vectors (neighbours and Leiden not timed), and with negative markers
    (CD8A, CD8B against CD4 T; CD4, IL7R against CD8 T), against ``sc.tl.score_genes`` per type +
    argmax, and against genevector 1.0.0's ``phenotype_probability`` after its own training (200
    epochs on its exact MI, ``genevector_mi``; ``--peer-epochs``; skipped if the peer is not
    installed). Accuracy and macro-F1 over the 7 true types (unassigned counts as wrong), expected
    calibration error (ECE, 10 bins) and mean top probability, the commonest confusions, seconds.
 3. Planted types held out from the calibration (seeds 10-12), the same marker sets: ``annotate``
-   (default temperature) against ``score_genes`` + argmax on log-normalised values; accuracy,
-   macro-F1 and ECE.
+   (both methods, default temperatures) against ``score_genes`` + argmax on log-normalised values;
+   accuracy, macro-F1 and ECE.
 4. wu2020 (scirpy's 200 T cells, 2,000 HVGs): ``cluster_orig`` collapsed to CD4 T, CD8 T and Treg
    (the mitochondrial-high cluster left out), literature markers (``WU2020_MARKERS``), ``annotate``
-   against ``score_genes`` + argmax. The peer is not run here: at 2,000 genes it trains at about
+   (both methods) against ``score_genes`` + argmax. The peer is not run here: at 2,000 genes it trains at about
    5.4 s per epoch (benchmarks/embedding.py), some 18 minutes for 200 epochs.
-5. Speed: ``annotate`` on 1,000,000 cells x 50 dims, 10 types, per cell and per group.
+5. Speed: ``annotate`` on 1,000,000 cells (200 genes, 10 million counts; 50-dim vectors), 10 types,
+   both methods, per cell and per group.
 """
 
 from __future__ import annotations
@@ -54,7 +57,14 @@ def calibrate() -> list[dict]:
     import pandas as pd
 
     import geneverse as gv
-    from geneverse._core._annotate import cosine_scores, fit_relative_temperature, marker_directions
+    from geneverse._core._annotate import (
+        cosine_scores,
+        expression_scores,
+        fit_relative_temperature,
+        gene_profiles,
+        marker_directions,
+    )
+    from geneverse._core._chunks import CellChunks
 
     rows = []
     for seed in range(3):
@@ -73,18 +83,35 @@ def calibrate() -> list[dict]:
                 own = rng.choice(np.flatnonzero(programs == f"P{p}"), size - wrong, replace=False)
                 other = rng.choice(np.flatnonzero(programs == f"P{(p + 1) % 8}"), wrong, replace=False)
                 up.append(np.concatenate([own, other]))
-            scores = cosine_scores(data.obsm["X_gv_cells"], marker_directions(data.varm["X_gv"], up))
+            directions = marker_directions(data.varm["X_gv"], up)
             labels = truth.codes
-            relative = fit_relative_temperature(scores, labels)
-            accuracy = float((scores.argmax(axis=1) == labels).mean())
-            rows.append(
-                {"seed": seed, "markers": size, "wrong": wrong, "relative_temperature": relative, "accuracy": accuracy}
-            )
-            print(
-                f"calibration seed {seed}, {size} markers ({wrong} wrong): T/sd {relative:.3f}, accuracy {accuracy:.3f}",
-                flush=True,
-            )
-    print(f"median relative temperature {np.median([r['relative_temperature'] for r in rows]):.3f}", flush=True)
+            for method, scores in (
+                ("vectors", cosine_scores(data.obsm["X_gv_cells"], directions)),
+                (
+                    "expression",
+                    expression_scores(CellChunks(data.layers["counts"]), gene_profiles(data.varm["X_gv"], directions)),
+                ),
+            ):
+                relative = fit_relative_temperature(scores, labels)
+                accuracy = float((scores.argmax(axis=1) == labels).mean())
+                rows.append(
+                    {
+                        "seed": seed,
+                        "method": method,
+                        "markers": size,
+                        "wrong": wrong,
+                        "relative_temperature": relative,
+                        "accuracy": accuracy,
+                    }
+                )
+                print(
+                    f"calibration seed {seed}, {method}, {size} markers ({wrong} wrong): T/sd {relative:.3f}, "
+                    f"accuracy {accuracy:.3f}",
+                    flush=True,
+                )
+    for method in ("expression", "vectors"):
+        fitted = [r["relative_temperature"] for r in rows if r["method"] == method]
+        print(f"{method}: median relative temperature {np.median(fitted):.3f}", flush=True)
     return rows
 
 
@@ -113,23 +140,29 @@ def planted() -> list[dict]:
                 own = rng.choice(data.var_names[programs == f"P{p}"], size - wrong, replace=False)
                 other = rng.choice(data.var_names[programs == f"P{(p + 1) % 8}"], wrong, replace=False)
                 markers[f"type{p}"] = [*own, *other]
-            gv.tl.annotate(data, markers)
-            probs = data.obsm["gv_cell_type_probabilities"][types].to_numpy()
-            found = data.obs["gv_cell_type"].astype(str).to_numpy()
+            found, probs = {}, {}
+            for method in ("expression", "vectors"):
+                gv.tl.annotate(data, markers, method=method, progress=False)
+                probs[method] = data.obsm["gv_cell_type_probabilities"][types].to_numpy()
+                found[method] = data.obs["gv_cell_type"].astype(str).to_numpy()
             scored = data.copy()
             for cell_type, genes in markers.items():
                 sc.tl.score_genes(scored, genes, score_name=cell_type, random_state=0)
             baseline = np.array(types)[scored.obs[types].to_numpy().argmax(axis=1)]
             row = {"seed": seed, "markers": size, "wrong": wrong}
-            for name, predicted in (("geneverse", found), ("score_genes", baseline)):
+            codes = np.array([types.index(t) for t in truth])
+            named = (("geneverse", found["expression"]), ("vectors", found["vectors"]), ("score_genes", baseline))
+            for name, predicted in named:
                 row[f"{name}_accuracy"] = float(accuracy_score(truth, predicted))
                 row[f"{name}_macro_f1"] = float(f1_score(truth, predicted, labels=types, average="macro"))
-            row["geneverse_ece"] = expected_calibration_error(probs, np.array([types.index(t) for t in truth]))
+            row["geneverse_ece"] = expected_calibration_error(probs["expression"], codes)
+            row["vectors_ece"] = expected_calibration_error(probs["vectors"], codes)
             rows.append(row)
             print(
                 f"planted seed {seed}, {size} markers ({wrong} wrong): geneverse accuracy {row['geneverse_accuracy']:.3f} "
-                f"F1 {row['geneverse_macro_f1']:.3f} ECE {row['geneverse_ece']:.3f} | score_genes accuracy "
-                f"{row['score_genes_accuracy']:.3f} F1 {row['score_genes_macro_f1']:.3f}",
+                f"F1 {row['geneverse_macro_f1']:.3f} ECE {row['geneverse_ece']:.3f} | vectors accuracy "
+                f"{row['vectors_accuracy']:.3f} F1 {row['vectors_macro_f1']:.3f} ECE {row['vectors_ece']:.3f} | "
+                f"score_genes accuracy {row['score_genes_accuracy']:.3f} F1 {row['score_genes_macro_f1']:.3f}",
                 flush=True,
             )
     return rows
@@ -233,11 +266,15 @@ def wu2020_types() -> list[dict]:
     gv.tl.coexpression(adata, layer="counts", progress=False, use_cache=False)
     gv.tl.embed(adata, progress=False)
     gv.tl.cell_embed(adata, layer="counts", progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # markers outside the HVGs: listed above
-        gv.tl.annotate(adata, WU2020_MARKERS)
-    probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
-    score("geneverse annotate, per cell", adata.obs["gv_cell_type"], time.perf_counter() - started, probs)
+    trained = time.perf_counter() - started
+    for method in ("expression", "vectors"):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # markers outside the HVGs: listed above
+            gv.tl.annotate(adata, WU2020_MARKERS, method=method, progress=False)
+        probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
+        seconds = trained + time.perf_counter() - started
+        score(f"geneverse annotate, per cell ({method})", adata.obs["gv_cell_type"], seconds, probs)
     return rows
 
 
@@ -266,15 +303,16 @@ def pbmc68k(peer_epochs: int | None) -> list[dict]:
     gv.tl.embed(adata, progress=False)
     gv.tl.cell_embed(adata, layer="counts", progress=False)
     trained = time.perf_counter() - started
-    started = time.perf_counter()
-    gv.tl.annotate(adata, markers)
-    seconds = time.perf_counter() - started
-    probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
-    score("geneverse annotate, per cell", adata.obs["gv_cell_type"], trained + seconds, probs)
+    for method in ("vectors", "expression"):  # the default last: the per-cluster and negative rows use it
+        started = time.perf_counter()
+        gv.tl.annotate(adata, markers, method=method, progress=False)
+        seconds = time.perf_counter() - started
+        probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
+        score(f"geneverse annotate, per cell ({method})", adata.obs["gv_cell_type"], trained + seconds, probs)
     sc.pp.neighbors(adata, use_rep="X_gv_cells", random_state=0)
     sc.tl.leiden(adata, resolution=2.0, flavor="igraph", n_iterations=2, random_state=0)
     started = time.perf_counter()
-    gv.tl.annotate(adata, markers, groupby="leiden")
+    gv.tl.annotate(adata, markers, groupby="leiden", progress=False)
     probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
     score(
         "geneverse annotate, per Leiden cluster",
@@ -286,7 +324,7 @@ def pbmc68k(peer_epochs: int | None) -> list[dict]:
     negative["CD4 T"]["down"] = ["CD8A", "CD8B"]
     negative["CD8 T"]["down"] = ["CD4", "IL7R"]
     started = time.perf_counter()
-    gv.tl.annotate(adata, negative)
+    gv.tl.annotate(adata, negative, progress=False)
     probs = adata.obsm["gv_cell_type_probabilities"][types].to_numpy()
     seconds = trained + time.perf_counter() - started
     score("geneverse annotate, negative markers", adata.obs["gv_cell_type"], seconds, probs)
@@ -303,18 +341,22 @@ def speed() -> list[dict]:
 
     rng = np.random.default_rng(0)
     n_cells, n_genes = 1_000_000, 200
-    adata = ad.AnnData(X=sp.csr_matrix((n_cells, n_genes), dtype=np.float32))
+    counts = sp.random(n_cells, n_genes, density=0.05, format="csr", random_state=0, dtype=np.float32)
+    counts.data = rng.integers(1, 10, size=counts.nnz).astype(np.float32)  # 10 million counts
+    adata = ad.AnnData(X=counts)
     adata.var_names = [f"g{i}" for i in range(n_genes)]
     adata.varm["X_gv"] = rng.normal(size=(n_genes, 50)).astype(np.float32)
     adata.obsm["X_gv_cells"] = rng.normal(size=(n_cells, 50)).astype(np.float32)
     adata.obs["cluster"] = (np.arange(n_cells) % 50).astype(str)
     markers = {f"T{i}": [f"g{j}" for j in range(5 * i, 5 * i + 5)] for i in range(10)}
     rows = []
-    for groupby in (None, "cluster"):
-        started = time.perf_counter()
-        gv.tl.annotate(adata, markers, groupby=groupby)
-        rows.append({"cells": n_cells, "types": 10, "groupby": groupby, "seconds": time.perf_counter() - started})
-        print(f"annotate 1,000,000 cells, 10 types, groupby={groupby}: {rows[-1]['seconds']:.1f} s", flush=True)
+    for method in ("expression", "vectors"):
+        for groupby in (None, "cluster"):
+            started = time.perf_counter()
+            gv.tl.annotate(adata, markers, method=method, groupby=groupby, progress=False)
+            seconds = time.perf_counter() - started
+            rows.append({"cells": n_cells, "types": 10, "method": method, "groupby": groupby, "seconds": seconds})
+            print(f"annotate 1,000,000 cells, 10 types, {method}, groupby={groupby}: {seconds:.1f} s", flush=True)
     return rows
 
 

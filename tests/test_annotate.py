@@ -7,15 +7,19 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from scipy.special import softmax
 
 import geneverse as gv
 from geneverse._core._annotate import (
     expected_calibration_error,
+    expression_scores,
     fit_relative_temperature,
+    gene_profiles,
     group_means,
     marker_directions,
 )
+from geneverse._core._chunks import CellChunks
 
 
 @pytest.fixture
@@ -32,9 +36,10 @@ def markers_of(data, n: int = 5, seed: int = 0) -> dict[str, list[str]]:
     }
 
 
-def test_planted_types_are_recovered(planted):
+@pytest.mark.parametrize("method", ["expression", "vectors"])
+def test_planted_types_are_recovered(planted, method):
     data = planted.copy()
-    gv.tl.annotate(data, markers_of(data))
+    gv.tl.annotate(data, markers_of(data), method=method)
     found = data.obs["gv_cell_type"]
     assert list(found.cat.categories) == ["type0", "type1", "type2", "type3", "unassigned"]
     assert (found.astype(str) == data.obs["cell_type"].astype(str)).mean() > 0.75
@@ -43,16 +48,20 @@ def test_planted_types_are_recovered(planted):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     record = data.uns["gv"]["gv_cell_type"]
     assert record["params"]["min_probability"] == 0.4 and record["missing"] == {}
+    assert record["params"]["method"] == method
+    if method == "expression":  # the layer the co-expression behind the vectors was computed from
+        assert record["params"]["layer"] == "counts" and record["params"]["cells_key"] in (None, "None")
 
 
-def test_groups_and_unassigned(planted):
+@pytest.mark.parametrize("method", ["expression", "vectors"])
+def test_groups_and_unassigned(planted, method):
     data = planted.copy()
     data.obs["group"] = data.obs["cell_type"].astype(str)  # the true types as groups: each group is pure
-    gv.tl.annotate(data, markers_of(data), groupby="group", min_probability=0.0)
+    gv.tl.annotate(data, markers_of(data), method=method, groupby="group", min_probability=0.0)
     found = data.obs["gv_cell_type"].astype(str)
     assert (found == data.obs["cell_type"].astype(str)).all()
     assert data.obsm["gv_cell_type_probabilities"].groupby(data.obs["group"]).nunique().max().max() == 1
-    gv.tl.annotate(data, markers_of(data), min_probability=1.0)  # nothing is that sure
+    gv.tl.annotate(data, markers_of(data), method=method, min_probability=1.0)  # nothing is that sure
     assert (data.obs["gv_cell_type"] == "unassigned").all()
 
 
@@ -83,13 +92,29 @@ def test_missing_markers_are_reported_and_bad_input_leaves_adata(planted):
     with pytest.raises(KeyError, match="No obs column 'nope'"):
         gv.tl.annotate(data, markers_of(data), groupby="nope")
     with pytest.raises(KeyError, match="cell_embed"):
-        gv.tl.annotate(data, markers_of(data), cells_key="X_missing")
+        gv.tl.annotate(data, markers_of(data), method="vectors", cells_key="X_missing")
+    with pytest.raises(ValueError, match="method='vectors'"):
+        gv.tl.annotate(data, markers_of(data), cells_key="X_gv_corrected")  # cell vectors: the other method
+    with pytest.raises(ValueError, match="layer= is read by method='expression'"):
+        gv.tl.annotate(data, markers_of(data), method="vectors", layer="counts")
+    with pytest.raises(ValueError, match="Unknown method"):
+        gv.tl.annotate(data, markers_of(data), method="cosine")
+    with pytest.raises(KeyError, match="Layer 'nope'"):
+        gv.tl.annotate(data, markers_of(data), layer="nope")
     with pytest.raises(ValueError, match="min_probability"):
         gv.tl.annotate(data, markers_of(data), min_probability=2)
     data.obsm["X_small"] = data.obsm["X_gv_cells"][:, :3]
     with pytest.raises(ValueError, match="3 dimensions"):
-        gv.tl.annotate(data, markers_of(data), cells_key="X_small")
+        gv.tl.annotate(data, markers_of(data), method="vectors", cells_key="X_small")
     del data.obsm["X_small"]
+    counts = data.layers["counts"]
+    data.layers["counts"] = -counts  # not counts: TF-IDF needs non-negative values
+    with pytest.raises(ValueError, match="negative"):
+        gv.tl.annotate(data, markers_of(data))
+    del data.layers["counts"]  # the layer the co-expression was computed from is gone: name the fix
+    with pytest.raises(KeyError, match="which is gone; pass `layer=`"):
+        gv.tl.annotate(data, markers_of(data))
+    data.layers["counts"] = counts
     assert data.obs.equals(before.obs) and set(data.obsm) == set(before.obsm) and set(data.uns) == set(before.uns)
 
 
@@ -103,10 +128,15 @@ def test_negative_markers_empty_cells_and_gene_symbols(planted):
     assert list(negative.uns["gv"]["gv_cell_type"]["markers"]["type0"]["down"]) == markers["type1"]
     in_type1 = (data.obs["cell_type"] == "type1").to_numpy()
     assert negative.obsm["gv_cell_type_probabilities"]["type0"][in_type1].mean() < plain["type0"][in_type1].mean()
-    data.obsm["X_gv_cells"][:5] = 0.0  # cells with nothing to go by
-    gv.tl.annotate(data, markers_of(data), min_probability=0.0)
-    assert (data.obs["gv_cell_type"][:5] == "unassigned").all()
-    np.testing.assert_allclose(data.obsm["gv_cell_type_probabilities"].to_numpy()[:5], 0.25)
+    data.obsm["X_gv_cells"][:5] = 0.0  # cells with nothing to go by: a zero vector, or no counts
+    counts = data.layers["counts"].tolil()  # the layer the co-expression was computed from: the default
+    counts[5:10] = 0
+    data.layers["counts"] = counts.tocsr()
+    for method, empty in (("vectors", slice(0, 5)), ("expression", slice(5, 10))):
+        gv.tl.annotate(data, markers_of(data), method=method, min_probability=0.0)
+        assert (data.obs["gv_cell_type"][empty] == "unassigned").all()
+        np.testing.assert_allclose(data.obsm["gv_cell_type_probabilities"].to_numpy()[empty], 0.25)
+        assert (data.obs["gv_cell_type"][10:] != "unassigned").mean() > 0.99
     data.var["symbol"] = [f"SYM{i}" for i in range(data.n_vars)]
     renamed = {t: [f"SYM{data.var_names.get_loc(g)}" for g in genes] for t, genes in markers_of(data).items()}
     by_symbol = gv.tl.annotate(data, renamed, gene_symbols="symbol", min_probability=0.0, copy=True)
@@ -168,6 +198,25 @@ def test_core_directions_groups_and_calibration():
     perfect = np.eye(4)[labels]
     assert expected_calibration_error(perfect, labels) == 0.0
     assert expected_calibration_error(np.full((4, 2), 0.5), np.array([0, 0, 0, 1])) == pytest.approx(0.25)
+
+
+def test_expression_scores_match_a_direct_computation():
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(1.0, size=(40, 9)).astype(np.float64)
+    counts[3] = 0.0  # a cell without counts: score 0
+    vectors = rng.normal(size=(9, 5))
+    vectors[7] = np.nan  # a gene without a vector: weight 0
+    directions = marker_directions(np.nan_to_num(vectors), [np.array([0, 1]), np.array([2, 3])])
+    got = expression_scores(CellChunks(sp.csr_matrix(counts), chunk_size=7), gene_profiles(vectors, directions))
+    # direct: TF-IDF (share of the cell's total x log(n / (1 + cells detected))) times the rectified,
+    # squared cosines of each gene to each direction, a type's weights scaled to unit length
+    totals = counts.sum(axis=1, keepdims=True)
+    tfidf = counts / np.where(totals > 0, totals, 1) * np.log(40 / (1 + (counts > 0).sum(axis=0)))
+    unit = np.nan_to_num(vectors) / np.maximum(np.linalg.norm(np.nan_to_num(vectors), axis=1, keepdims=True), 1e-300)
+    weights = np.clip(unit @ directions, 0, None) ** 2
+    expected = tfidf @ (weights / np.linalg.norm(weights, axis=0))
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    assert np.all(got[3] == 0) and np.all(gene_profiles(vectors, directions)[7] == 0)
 
 
 def test_h5ad_round_trip_and_copy(planted, tmp_path):

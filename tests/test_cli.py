@@ -159,10 +159,18 @@ def test_annotate_command(tmp_path, capsys):
     rows = [(f"type{p}", g) for p in range(3) for g in data.var_names[(programs == f"P{p}").to_numpy()][:5]]
     markers = tmp_path / "markers.csv"
     pd.DataFrame(rows, columns=["cell_type", "gene"]).to_csv(markers, index=False)
-    assert main(["annotate", str(path), "--markers", str(markers), "--layer", "counts", "--no-progress"]) == 0
+    assert main(["annotate", str(path), "--markers", str(markers), "--no-progress"]) == 0  # the recorded layer
     assert "obs['gv_cell_type']: type" in capsys.readouterr().out
     result = ad.read_h5ad(path)  # written over the input, atomically
-    assert "X_gv_cells" in result.obsm and "gv_cell_type_probabilities" in result.obsm
+    assert "X_gv_cells" not in result.obsm and "gv_cell_type_probabilities" in result.obsm  # read the expression
+    assert result.uns["gv"]["gv_cell_type"]["params"]["layer"] == "counts"
+    assert (result.obs["gv_cell_type"].astype(str) == result.obs["cell_type"].astype(str)).mean() > 0.8
+    # from the cell vectors, embedded first as they are absent
+    assert main(["annotate", str(path), "--markers", str(markers), "--cells-key", "X_other"]) == 2
+    assert "--cells-key is read by --method vectors" in capsys.readouterr().err
+    assert main(["annotate", str(path), "--markers", str(markers), "--method", "vectors", "--layer", "counts"]) == 0
+    result = ad.read_h5ad(path)
+    assert "X_gv_cells" in result.obsm and result.uns["gv"]["gv_cell_type"]["params"]["method"] == "vectors"
     assert (result.obs["gv_cell_type"].astype(str) == result.obs["cell_type"].astype(str)).mean() > 0.8
 
 

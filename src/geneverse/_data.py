@@ -98,6 +98,30 @@ def find_record(modality: Any, key: str) -> Mapping | None:
     return found if isinstance(found, Mapping) else None
 
 
+def training_coexpression(modality: Any, vectors_key: str) -> Mapping | None:
+    """The record of the co-expression that ``embed`` trained ``varm[vectors_key]`` on, if it is known.
+
+    ``None`` for imported or text-derived vectors, and for a target without a record of its layer.
+    """
+    embedding = find_record(modality, vectors_key)
+    if embedding is None or embedding.get("kind") != "embedding" or embedding.get("method") == "imported":
+        return None
+    found = find_record(modality, str(embedding.get("target_key")))
+    return found if found is not None and found.get("kind") == "coexpression" and "layer" in found else None
+
+
+def recorded_layer(modality: Any, vectors_key: str) -> str | None:
+    """The layer the co-expression behind ``varm[vectors_key]`` was computed from (it may be gone since).
+
+    ``None`` for ``X`` and where nothing is recorded. Records store ``None`` as the string ``"None"``.
+    """
+    found = training_coexpression(modality, vectors_key)
+    layer = None if found is None else found["layer"]
+    if layer is None or (str(layer) == "None" and "None" not in modality.layers):
+        return None
+    return str(layer)
+
+
 def coexpression_varp(modality: Any, key: str) -> Any:
     """``varp[key]`` as stored; a missing key raises a KeyError naming the fix."""
     if key not in modality.varp:

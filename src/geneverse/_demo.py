@@ -116,7 +116,7 @@ def run_demo(out_dir: str | Path = "demo_output", *, progress: bool = True, use_
     gv.tl.programs(adata, progress=progress)
     gv.tl.score_programs(adata, progress=progress)
     gv.tl.cell_embed(adata, layer="counts", progress=progress)  # TF-IDF weights of the counts
-    gv.tl.annotate(adata, gv.datasets.pbmc_markers())  # cell types from the shipped literature markers
+    gv.tl.annotate(adata, gv.datasets.pbmc_markers(), progress=progress)  # shipped literature markers
     cell_types = pd.crosstab(adata.obs["bulk_labels"], adata.obs["gv_cell_type"])
     sc.pp.neighbors(adata, use_rep="X_gv_cells", n_neighbors=15, random_state=0)
     with warnings.catch_warnings():  # umap-learn notes that a seed means one thread

@@ -303,15 +303,23 @@ def _annotate(args: argparse.Namespace) -> int:
         raise ValueError(f"--min-probability must be in [0, 1], got {args.min_probability}.")
     adata = _read(args.input)
     markers = gv.datasets.pbmc_markers() if args.markers == "pbmc" else args.markers
-    _cells_if_missing(adata, args)
+    if args.method == "vectors":
+        _cells_if_missing(adata, args)
+        read = {"cells_key": args.cells_key}
+    else:  # the expression itself: --layer, or the co-expression's recorded layer
+        if args.cells_key != Key.CELL_VECTORS:
+            raise ValueError("--cells-key is read by --method vectors; the default method reads the expression.")
+        read = {"layer": args.layer}
     gv.tl.annotate(
         adata,
         markers,
+        method=args.method,
         vectors_key=args.vectors_key,
-        cells_key=args.cells_key,
         groupby=args.groupby,
         min_probability=args.min_probability,
         key_added=args.key_added,
+        progress=not args.no_progress,
+        **read,
     )
     write_h5ad(adata, output)  # atomic: the input survives a failed write
     counts = adata.obs[args.key_added].value_counts()
@@ -327,7 +335,9 @@ def _add_cell_options(parser: argparse.ArgumentParser, key_added: str, slot: str
     parser.add_argument(
         "--cells-key", default=Key.CELL_VECTORS, help="obsm key of the cell vectors; made by cell_embed if absent"
     )
-    parser.add_argument("--layer", default=None, help="layer for cell_embed when it runs (e.g. counts)")
+    parser.add_argument(
+        "--layer", default=None, help="counts layer: for cell_embed when it runs, and read by annotate (e.g. counts)"
+    )
     parser.add_argument("--key-added", default=key_added, help=f"{slot} (default {key_added})")
     parser.add_argument("--output", default=None, help="output .h5ad (default: overwrite the input)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -550,6 +560,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     annotate.add_argument("--groupby", default=None, help="obs column to annotate per group (e.g. leiden)")
     annotate.add_argument("--min-probability", type=float, default=0.4, help="below it: unassigned (default 0.4)")
+    annotate.add_argument(
+        "--method",
+        choices=("expression", "vectors"),
+        default="expression",
+        help="score each cell's expression along the markers' vectors (default), or its cell vector (--cells-key)",
+    )
     _add_cell_options(annotate, Key.CELL_TYPE, "obs column")
     annotate.set_defaults(func=_annotate)
 

@@ -1,24 +1,41 @@
-"""Marker-based cell-type probabilities from gene and cell vectors (no AnnData here).
+"""Marker-based cell-type probabilities from gene vectors and expression (no AnnData here).
 
-Each type's direction is the mean unit vector of its markers minus that of its negative markers;
-a cell's score for a type is the cosine between its vector and that direction; probabilities are a
-softmax of the scores at a temperature relative to the scores' spread, so they do not depend on
-how spread out one embedding's cosines happen to be.
+Each type's direction is the mean unit vector of its markers minus that of its negative markers.
+Two scores of a cell for a type:
+
+- ``expression`` (the default of ``gv.tl.annotate``): every gene is weighted by how well its vector
+  points along the type's direction (the cosine, negatives set to 0, squared), the weights of a type
+  scaled to unit length; the score is the cell's TF-IDF expression (as ``cell_embed`` weighs it)
+  summed with those weights. The markers reach the genes that share their context, and the cell is
+  read from its expression rather than from its 50-dimensional summary.
+- ``vectors``: the cosine between the cell's vector (``cell_embed``) and the type's direction.
+
+Probabilities are a softmax of the scores at a temperature relative to the scores' spread, so they
+do not depend on the scale of one embedding or one data set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import log_softmax, softmax
 
+from ._cells import cell_weights, inverse_document_frequency
+from ._chunks import CellChunks
 from ._search import top_indices, unit_rows
 
-#: Softmax temperature as a fraction of the scores' standard deviation (over cells and types),
-#: fitted by maximum likelihood on planted cell types (``benchmarks/annotate.py``: 15 fits over
-#: 3 seeds and 2-20 markers per type, wrong markers included, gave 0.37-0.57, median 0.40).
+#: Softmax temperature of the ``vectors`` scores as a fraction of their standard deviation (over
+#: cells and types), fitted by maximum likelihood on planted cell types (``benchmarks/annotate.py``:
+#: 15 fits over 3 seeds and 2-20 markers per type, wrong markers included, gave 0.37-0.57, median 0.40).
 RELATIVE_TEMPERATURE = 0.40
+#: The same for the ``expression`` scores, fitted the same way (the 15 fits gave 0.31-0.42, median 0.33).
+EXPRESSION_RELATIVE_TEMPERATURE = 0.33
+#: Power of the rectified cosines that weigh the genes in the ``expression`` scores (chosen in
+#: ``benchmarks/annotate.py`` among 1-4: 2 was best on wu2020 and level on pbmc68k).
+EXPRESSION_POWER = 2
 
 
 def marker_directions(
@@ -48,6 +65,27 @@ def marker_directions(
 def cosine_scores(cells: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Cosines between each cell vector and each type's direction, cells x types (0 for a zero cell)."""
     return unit_rows(cells) @ directions
+
+
+def gene_profiles(vectors: np.ndarray, directions: np.ndarray, power: float = EXPRESSION_POWER) -> np.ndarray:
+    """Each type's gene weights (genes x types): ``max(0, cos(gene, direction)) ** power``, columns of unit length.
+
+    Rows of genes without a finite vector are 0.
+    """
+    unit = unit_rows(np.where(np.isfinite(vectors).all(axis=1, keepdims=True), vectors, 0.0))
+    weights = np.maximum(unit @ directions, 0.0) ** power
+    norms = np.linalg.norm(weights, axis=0, keepdims=True)
+    return weights / np.where(norms > 0, norms, 1.0)
+
+
+def _profile_chunk(chunk: sp.csr_matrix, idf: np.ndarray, profiles: np.ndarray) -> np.ndarray:
+    return np.asarray(cell_weights(chunk, "tfidf", idf) @ profiles)
+
+
+def expression_scores(chunks: CellChunks, profiles: np.ndarray, progress: Callable | None = None) -> np.ndarray:
+    """Cells x types: each cell's TF-IDF expression (share of its total x idf) summed with each type's gene weights."""
+    idf = inverse_document_frequency(chunks)
+    return chunks.map_concat(partial(_profile_chunk, idf=idf, profiles=profiles), progress)
 
 
 def _group_sums(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""``gv.tl.annotate``: cell types from marker genes, by gene and cell vectors."""
+"""``gv.tl.annotate``: cell types from marker genes, by gene vectors and expression (or cell vectors)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._core._annotate import RELATIVE_TEMPERATURE, cosine_scores, group_means, marker_directions, probabilities
+from .._core._annotate import (
+    EXPRESSION_POWER,
+    EXPRESSION_RELATIVE_TEMPERATURE,
+    RELATIVE_TEMPERATURE,
+    cosine_scores,
+    expression_scores,
+    gene_profiles,
+    group_means,
+    marker_directions,
+    probabilities,
+)
 from .._core._annotate import temperature as softmax_temperature
+from .._core._chunks import CellChunks
 from .._core._search import valid_rows
-from .._data import cell_vectors, gene_names, gene_vectors, write_result
+from .._data import cell_vectors, gene_names, gene_vectors, recorded_layer, write_result
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import resolve_modality
+from .._utils import check_positive_int, get_expression, progress_bar, resolve_modality
 
 UNASSIGNED = "unassigned"
+ANNOTATE_METHODS = ("expression", "vectors")
 Markers = Mapping[str, Sequence[str] | Mapping[str, Sequence[str]]]
 
 
@@ -132,51 +144,78 @@ def annotate(
     adata: Any,
     markers: Markers | str | os.PathLike,
     *,
+    method: str = "expression",
+    layer: str | None = None,
     vectors_key: str = Key.GENE_VECTORS,
     cells_key: str = Key.CELL_VECTORS,
     groupby: str | None = None,
     min_probability: float = 0.4,
-    temperature: float = RELATIVE_TEMPERATURE,
+    temperature: float | None = None,
     gene_symbols: str | None = None,
     key_added: str = Key.CELL_TYPE,
+    chunk_size: int = 20_000,
+    progress: bool = True,
     mod: str | None = None,
     copy: bool = False,
 ) -> Any:
-    """Assign cell types from marker genes: the type whose markers' vectors point most like the cell's vector.
+    """Assign cell types from marker genes, through the gene vectors.
 
     Each type's direction is the mean unit vector of its markers minus that of its negative
-    markers (``"down"``, as genevector's ``cluster(up_markers, down_markers)``); a cell's score for
-    a type is the cosine between its vector (:func:`cell_embed`) and that direction. Probabilities
-    are a softmax over types of ``score / T`` with ``T = temperature * sd(scores)``: relative to
-    the per-cell scores' spread, so they do not hinge on one embedding's scale. The default ``temperature``
-    was fitted by maximum likelihood on planted cell types (``benchmarks/annotate.py``), never on
-    the labels the benchmark evaluates. Cells whose top probability is below ``min_probability``
-    are ``"unassigned"``. With ``groupby``, the scores are averaged over each group (e.g.
-    clusters) and every cell of a group gets the group's type. Cells whose vector is zero (no
-    expressed gene with a vector) are ``"unassigned"`` with equal probabilities.
+    markers (``"down"``, as genevector's ``cluster(up_markers, down_markers)``). A cell's score for
+    a type:
+
+    - ``method="expression"`` (default): every gene is weighted by how well its vector points along
+      the type's direction (the cosine, negatives set to 0, squared; a type's weights scaled to unit
+      length), and the score is the cell's TF-IDF expression (its share of the cell's total times
+      the gene's inverse document frequency, as :func:`cell_embed` weighs it) summed with those
+      weights. The markers reach the genes that share their context, and each cell is read from its
+      expression. On ``benchmarks/annotate.py`` it is level with ``"vectors"`` on pbmc68k and ahead on
+      scirpy's wu2020 T cells (accuracy 0.80 against 0.72) and on planted types (2 markers per type:
+      0.75-0.82 against 0.47-0.69).
+    - ``method="vectors"``: the cosine between the cell's vector (``obsm[cells_key]``, e.g. after
+      :func:`batch_correct`) and the type's direction.
+
+    Probabilities are a softmax over types of ``score / T`` with ``T = temperature * sd(scores)``:
+    relative to the per-cell scores' spread, so they do not hinge on one embedding's or one data
+    set's scale. The default ``temperature`` of each method was fitted by maximum likelihood on
+    planted cell types (``benchmarks/annotate.py``), never on the labels the benchmark evaluates.
+    Cells whose top probability is below ``min_probability`` are ``"unassigned"``. With
+    ``groupby``, the scores are averaged over each group (e.g. clusters) and every cell of a group
+    gets the group's type. Cells with nothing to go by (no expressed gene along any type's direction,
+    or a zero cell vector) are ``"unassigned"`` with equal probabilities.
 
     Parameters
     ----------
     adata
-        AnnData (or MuData with ``mod``) with gene vectors in ``varm[vectors_key]`` and cell vectors
-        in ``obsm[cells_key]``.
+        AnnData (or MuData with ``mod``) with gene vectors in ``varm[vectors_key]`` and, for
+        ``method="vectors"``, cell vectors in ``obsm[cells_key]``.
     markers
         Dict cell type -> marker genes, or type -> ``{"up": [...], "down": [...]}``; or a GMT,
         JSON or CSV/TSV file (:func:`read_markers`); e.g. :func:`geneverse.datasets.pbmc_markers`.
         Markers missing from the data or without a vector are reported in a warning and in the
         record, never dropped silently; a type left with no marker raises. At least two types.
+    method
+        ``"expression"`` or ``"vectors"`` (see above).
+    layer
+        For ``method="expression"``: the expression, counts as for :func:`cell_embed`. Default: the
+        layer the co-expression behind the vectors was computed from (its record), else ``X``.
     {doc_vectors_key}
     cells_key
-        ``obsm`` key of the cell vectors (:func:`cell_embed` of the same gene vectors).
+        For ``method="vectors"``: ``obsm`` key of the cell vectors (:func:`cell_embed` of the same
+        gene vectors, or :func:`batch_correct`'s).
     groupby
         An ``obs`` column (e.g. ``"leiden"``): assign per group instead of per cell.
     min_probability
         Cells (or groups) whose top probability is below this are ``"unassigned"`` (0 assigns all).
     temperature
-        Softmax temperature as a fraction of the scores' standard deviation.
+        Softmax temperature as a fraction of the scores' standard deviation; default: the method's
+        fitted one (0.33 for ``"expression"``, 0.40 for ``"vectors"``).
     {doc_gene_symbols}
     key_added
         ``obs`` column of the types; the probabilities go to ``obsm[key_added + "_probabilities"]``.
+    {doc_chunk_size}
+    progress
+        Show a progress bar over the chunks of cells (``method="expression"``).
     {doc_mod}
     {doc_copy}
 
@@ -194,11 +233,33 @@ def annotate(
         raise ValueError(f"Give at least two cell types (got {list(marker_sets)}); one type would take every cell.")
     if not 0.0 <= float(min_probability) <= 1.0:
         raise ValueError(f"min_probability must be in [0, 1], got {min_probability!r}.")
+    if method not in ANNOTATE_METHODS:
+        raise ValueError(f"Unknown method {method!r}; use one of {ANNOTATE_METHODS}.")
+    if temperature is None:
+        temperature = EXPRESSION_RELATIVE_TEMPERATURE if method == "expression" else RELATIVE_TEMPERATURE
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}.")
+    check_positive_int("chunk_size", chunk_size)
     vectors = gene_vectors(modality, vectors_key)
-    cells = cell_vectors(modality, cells_key, finite=True)
-    same_space(cells, vectors, cells_key, vectors_key)
+    if method == "vectors":
+        if layer is not None:
+            raise ValueError("layer= is read by method='expression'; method='vectors' reads the cell vectors.")
+        cells = cell_vectors(modality, cells_key, finite=True)
+        same_space(cells, vectors, cells_key, vectors_key)
+    else:
+        if cells_key != Key.CELL_VECTORS:
+            raise ValueError(
+                f"cells_key={cells_key!r} is read by method='vectors'; pass method='vectors' to annotate from "
+                "those cell vectors (e.g. batch-corrected ones)."
+            )
+        if layer is None:
+            layer = recorded_layer(modality, vectors_key)
+            if layer is not None and layer not in modality.layers:
+                raise KeyError(
+                    f"The co-expression behind varm[{vectors_key!r}] was computed from layers[{layer!r}], which is "
+                    f"gone; pass `layer=` naming the counts to read. Layers: {list(modality.layers)}."
+                )
+        matrix, source_name = get_expression(modality, layer)
     groups = None if groupby is None else group_labels(modality, groupby)
 
     names = np.asarray(gene_names(modality, gene_symbols), dtype=str)
@@ -229,8 +290,13 @@ def annotate(
     flat = np.flatnonzero(np.linalg.norm(directions, axis=0) == 0)
     if len(flat):
         raise ValueError(f"The markers of {[list(used)[i] for i in flat]} cancel out (their direction is zero).")
-    scores = cosine_scores(cells, directions)
-    empty_cells = ~np.any(cells != 0, axis=1)  # no expressed gene with a vector: nothing to go by
+    if method == "vectors":
+        scores = cosine_scores(cells, directions)
+        empty_cells = ~np.any(cells != 0, axis=1)  # no expressed gene with a vector: nothing to go by
+    else:
+        chunks = CellChunks(matrix, chunk_size=chunk_size, source_name=source_name, require_nonnegative=True)
+        scores = expression_scores(chunks, gene_profiles(vectors, directions), progress_bar(progress, "annotate"))
+        empty_cells = ~np.any(scores != 0, axis=1)  # no expressed gene along any type's direction
     # the temperature follows the per-cell scores' spread (what it was fitted on), also with groups
     reference = scores[~empty_cells] if (~empty_cells).any() else scores
     if groups is not None:
@@ -248,8 +314,11 @@ def annotate(
     record = {
         "kind": "cell_types",
         "params": {
+            "method": method,
+            "layer": layer,
+            "power": EXPRESSION_POWER if method == "expression" else None,
             "vectors_key": vectors_key,
-            "cells_key": cells_key,
+            "cells_key": cells_key if method == "vectors" else None,
             "groupby": groupby,
             "min_probability": float(min_probability),
             "temperature": float(temperature),

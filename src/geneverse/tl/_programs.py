@@ -25,7 +25,7 @@ from .._core._programs import (
 )
 from .._core._refine import MAX_ROUNDS, MEMBER_THRESHOLD, THRESHOLD, refine_programs
 from .._core._search import valid_rows
-from .._data import find_record, gene_vectors, write_result
+from .._data import gene_vectors, training_coexpression, write_result
 from .._data import programs as get_programs
 from .._docs import shared_docs
 from .._keys import Key
@@ -211,7 +211,7 @@ def _refinement_source(
         return None
     if refine is None and layer is not None:
         refine = True  # naming the expression asks for the refinement
-    coexpression = _training_coexpression(modality, vectors_key)
+    coexpression = training_coexpression(modality, vectors_key)
     if layer is None and coexpression is not None:
         recorded = coexpression["layer"]
         # records store None as the string "None"
@@ -236,18 +236,6 @@ def _refinement_source(
         raise ValueError(f"Refining programs needs cells; this object has {modality.n_obs}. Pass refine=False.")
     matrix, name = get_expression(modality, layer)
     return matrix, name, layer
-
-
-def _training_coexpression(modality: Any, vectors_key: str) -> Mapping | None:
-    """The record of the co-expression that ``embed`` trained ``varm[vectors_key]`` on, if it is known.
-
-    ``None`` for imported or text-derived vectors, and for a target without a record of its layer.
-    """
-    embedding = find_record(modality, vectors_key)
-    if embedding is None or embedding.get("kind") != "embedding" or embedding.get("method") == "imported":
-        return None
-    found = find_record(modality, str(embedding.get("target_key")))
-    return found if found is not None and found.get("kind") == "coexpression" and "layer" in found else None
 
 
 def _program_genes(adata, programs: str | Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
