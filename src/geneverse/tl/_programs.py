@@ -25,7 +25,7 @@ from .._core._programs import (
 )
 from .._core._refine import MAX_ROUNDS, MEMBER_THRESHOLD, THRESHOLD, refine_programs
 from .._core._search import valid_rows
-from .._data import gene_vectors, training_coexpression, write_result
+from .._data import gene_vectors, recorded_layer, training_coexpression, write_result
 from .._data import programs as get_programs
 from .._docs import shared_docs
 from .._keys import Key
@@ -213,9 +213,7 @@ def _refinement_source(
         refine = True  # naming the expression asks for the refinement
     coexpression = training_coexpression(modality, vectors_key)
     if layer is None and coexpression is not None:
-        recorded = coexpression["layer"]
-        # records store None as the string "None"
-        layer = None if recorded is None or (recorded == "None" and "None" not in modality.layers) else str(recorded)
+        layer = recorded_layer(modality, vectors_key)
         if layer is not None and layer not in modality.layers:
             if refine is None:
                 warnings.warn(
