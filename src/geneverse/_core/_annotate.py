@@ -17,13 +17,11 @@ do not depend on the scale of one embedding or one data set.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.special import log_softmax, softmax
 
-from ._cells import cell_weights, inverse_document_frequency
+from ._cells import weighted_sums
 from ._chunks import CellChunks
 from ._search import top_indices, unit_rows
 
@@ -78,14 +76,12 @@ def gene_profiles(vectors: np.ndarray, directions: np.ndarray, power: float = EX
     return weights / np.where(norms > 0, norms, 1.0)
 
 
-def _profile_chunk(chunk: sp.csr_matrix, idf: np.ndarray, profiles: np.ndarray) -> np.ndarray:
-    return np.asarray(cell_weights(chunk, "tfidf", idf) @ profiles)
-
-
 def expression_scores(chunks: CellChunks, profiles: np.ndarray, progress: Callable | None = None) -> np.ndarray:
-    """Cells x types: each cell's TF-IDF expression (share of its total x idf) summed with each type's gene weights."""
-    idf = inverse_document_frequency(chunks)
-    return chunks.map_concat(partial(_profile_chunk, idf=idf, profiles=profiles), progress)
+    """Cells x types: each cell's TF-IDF expression (share of its total x idf) summed with each type's gene weights.
+
+    The same weighted sum as ``cell_embed``'s, with the types' gene weights in place of the vectors.
+    """
+    return weighted_sums(chunks, profiles, "tfidf", progress)
 
 
 def _group_sums(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -46,6 +46,17 @@ def _embed_chunk(chunk: sp.csr_matrix, weighting: str, idf: np.ndarray | None, v
     return np.asarray(cell_weights(chunk, weighting, idf) @ vectors)
 
 
+def weighted_sums(
+    chunks: CellChunks, vectors: np.ndarray, weighting: str, progress: Callable | None = None
+) -> np.ndarray:
+    """Cells x columns: each cell's weighted expression ``w(x)`` (see :func:`cell_weights`) @ ``vectors``.
+
+    The idf of ``"tfidf"`` takes one pass over the cells first.
+    """
+    idf = inverse_document_frequency(chunks) if weighting == "tfidf" else None
+    return chunks.map_concat(partial(_embed_chunk, weighting=weighting, idf=idf, vectors=vectors), progress)
+
+
 def weighted_cell_vectors(
     chunks: CellChunks, vectors: np.ndarray, weighting: str, progress: Callable | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -66,8 +77,7 @@ def weighted_cell_vectors(
     -------
     float32 cells x dims vectors, and a boolean mask of cells whose weighted sum is 0.
     """
-    idf = inverse_document_frequency(chunks) if weighting == "tfidf" else None
-    cells = chunks.map_concat(partial(_embed_chunk, weighting=weighting, idf=idf, vectors=vectors), progress)
+    cells = weighted_sums(chunks, vectors, weighting, progress)
     norms = np.linalg.norm(cells, axis=1)
     empty = norms == 0
     return (cells / np.where(empty, 1.0, norms)[:, None]).astype(np.float32), empty
