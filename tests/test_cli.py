@@ -164,7 +164,10 @@ def test_annotate_command(tmp_path, capsys):
     result = ad.read_h5ad(path)  # written over the input, atomically
     assert "X_gv_cells" not in result.obsm and "gv_cell_type_probabilities" in result.obsm  # read the expression
     assert result.uns["gv"]["gv_cell_type"]["params"]["layer"] == "counts"
+    assert result.uns["gv"]["gv_cell_type"]["params"]["refine"]  # the default: self-trained on the expression
     assert (result.obs["gv_cell_type"].astype(str) == result.obs["cell_type"].astype(str)).mean() > 0.8
+    assert main(["annotate", str(path), "--markers", str(markers), "--no-refine", "--no-progress"]) == 0
+    assert not ad.read_h5ad(path).uns["gv"]["gv_cell_type"]["params"]["refine"]
     # from the cell vectors, embedded first as they are absent
     assert main(["annotate", str(path), "--markers", str(markers), "--cells-key", "X_other"]) == 2
     assert "--cells-key is read by --method vectors" in capsys.readouterr().err

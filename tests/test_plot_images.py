@@ -61,7 +61,7 @@ def plotted():
     adata.obsm["X_umap"] = centred @ axes[:2].T
     program = adata.var["program"].astype(str)
     markers = {f"type{p}": list(adata.var_names[(program == f"P{p}").to_numpy()][:4]) for p in range(3)}
-    gv.tl.annotate(adata, markers)
+    gv.tl.annotate(adata, markers, refine=False)  # the marker scores alone: no classifier fit behind the image
     gv.tl.gene_network(adata, n_neighbors=4)
     adata.obs["batch"] = ["b0", "b1", "b2"] * (adata.n_obs // 3)
     gv.tl.batch_correct(adata, "batch", progress=False)

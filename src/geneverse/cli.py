@@ -309,7 +309,7 @@ def _annotate(args: argparse.Namespace) -> int:
     else:  # the expression itself: --layer, or the co-expression's recorded layer
         if args.cells_key != Key.CELL_VECTORS:
             raise ValueError("--cells-key is read by --method vectors; the default method reads the expression.")
-        read = {"layer": args.layer}
+        read = {"layer": args.layer, "refine": not args.no_refine}
     gv.tl.annotate(
         adata,
         markers,
@@ -565,6 +565,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("expression", "vectors"),
         default="expression",
         help="score each cell's expression along the markers' vectors (default), or its cell vector (--cells-key)",
+    )
+    annotate.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="keep the marker scores (--method expression); default: a classifier self-trained on the expression",
     )
     _add_cell_options(annotate, Key.CELL_TYPE, "obs column")
     annotate.set_defaults(func=_annotate)

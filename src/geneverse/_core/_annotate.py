@@ -31,6 +31,9 @@ from ._search import top_indices, unit_rows
 RELATIVE_TEMPERATURE = 0.40
 #: The same for the ``expression`` scores, fitted the same way (the 15 fits gave 0.31-0.42, median 0.33).
 EXPRESSION_RELATIVE_TEMPERATURE = 0.33
+#: The same for the logits of the self-trained classifier (``refine``, :mod:`._selftrain`), fitted the same
+#: way on its logits (the 15 fits gave 0.32-0.35, median 0.33).
+REFINED_RELATIVE_TEMPERATURE = 0.33
 #: Power of the rectified cosines that weigh the genes in the ``expression`` scores (chosen in
 #: ``benchmarks/annotate.py`` among 1-4: 2 was best on wu2020 and level on pbmc68k).
 EXPRESSION_POWER = 2

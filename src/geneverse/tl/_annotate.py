@@ -16,6 +16,7 @@ import pandas as pd
 from .._core._annotate import (
     EXPRESSION_POWER,
     EXPRESSION_RELATIVE_TEMPERATURE,
+    REFINED_RELATIVE_TEMPERATURE,
     RELATIVE_TEMPERATURE,
     cosine_scores,
     expression_scores,
@@ -27,6 +28,15 @@ from .._core._annotate import (
 from .._core._annotate import temperature as softmax_temperature
 from .._core._chunks import CellChunks
 from .._core._search import valid_rows
+from .._core._selftrain import (
+    N_COMPONENTS,
+    ROUNDS,
+    SCORE_WEIGHT,
+    TOP_FRACTION,
+    expression_components,
+    self_train,
+    training_features,
+)
 from .._data import cell_vectors, gene_names, gene_vectors, recorded_layer, write_result
 from .._docs import shared_docs
 from .._keys import Key
@@ -145,6 +155,7 @@ def annotate(
     markers: Markers | str | os.PathLike,
     *,
     method: str = "expression",
+    refine: bool | None = None,
     layer: str | None = None,
     vectors_key: str = Key.GENE_VECTORS,
     cells_key: str = Key.CELL_VECTORS,
@@ -175,6 +186,14 @@ def annotate(
     - ``method="vectors"``: the cosine between the cell's vector (``obsm[cells_key]``, e.g. after
       :func:`batch_correct`) and the type's direction.
 
+    With ``refine`` (the default of ``method="expression"``), these marker scores only seed a
+    classifier that reads the whole transcriptome, as Garnett trains on marker-chosen cells: the
+    most confident half of each type's cells trains a logistic regression on the principal
+    components of the standardised log-normalised expression (50, of the 2,000 most variable genes
+    at most) and the standardised marker scores (weight 0.5); its probabilities choose the next
+    round's cells, three rounds; the last one's logits are the scores. On pbmc68k this raised the
+    accuracy from 0.76-0.80 to 0.84 with each of three marker sets (``benchmarks/annotate.py``).
+
     Probabilities are a softmax over types of ``score / T`` with ``T = temperature * sd(scores)``:
     relative to the per-cell scores' spread, so they do not hinge on one embedding's or one data
     set's scale. The default ``temperature`` of each method was fitted by maximum likelihood on
@@ -196,6 +215,10 @@ def annotate(
         record, never dropped silently; a type left with no marker raises. At least two types.
     method
         ``"expression"`` or ``"vectors"`` (see above).
+    refine
+        Self-train a classifier on the expression from the marker scores (see above). Default: on
+        for ``method="expression"``; ``method="vectors"`` cannot refine (the expression would bring
+        back what batch correction removed).
     layer
         For ``method="expression"``: the expression, counts as for :func:`cell_embed`. Default: the
         layer the co-expression behind the vectors was computed from (its record), else ``X``.
@@ -208,8 +231,8 @@ def annotate(
     min_probability
         Cells (or groups) whose top probability is below this are ``"unassigned"`` (0 assigns all).
     temperature
-        Softmax temperature as a fraction of the scores' standard deviation; default: the method's
-        fitted one (0.33 for ``"expression"``, 0.40 for ``"vectors"``).
+        Softmax temperature as a fraction of the scores' standard deviation; default: the fitted one
+        (0.33 for ``"expression"``, 0.40 for ``"vectors"``, 0.33 for the refined logits).
     {doc_gene_symbols}
     key_added
         ``obs`` column of the types; the probabilities go to ``obsm[key_added + "_probabilities"]``.
@@ -235,8 +258,21 @@ def annotate(
         raise ValueError(f"min_probability must be in [0, 1], got {min_probability!r}.")
     if method not in ANNOTATE_METHODS:
         raise ValueError(f"Unknown method {method!r}; use one of {ANNOTATE_METHODS}.")
+    if refine is None:
+        refine = method == "expression"
+    if refine and method != "expression":
+        raise ValueError(
+            "refine=True reads the expression, which would bring back what batch correction removed from the "
+            "cell vectors; use method='expression' to refine, or refine=False."
+        )
     if temperature is None:
-        temperature = EXPRESSION_RELATIVE_TEMPERATURE if method == "expression" else RELATIVE_TEMPERATURE
+        temperature = (
+            REFINED_RELATIVE_TEMPERATURE
+            if refine
+            else EXPRESSION_RELATIVE_TEMPERATURE
+            if method == "expression"
+            else RELATIVE_TEMPERATURE
+        )
     if not np.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}.")
     check_positive_int("chunk_size", chunk_size)
@@ -297,8 +333,21 @@ def annotate(
         chunks = CellChunks(matrix, chunk_size=chunk_size, source_name=source_name, require_nonnegative=True)
         scores = expression_scores(chunks, gene_profiles(vectors, directions), progress_bar(progress, "annotate"))
         empty_cells = ~np.any(scores != 0, axis=1)  # no expressed gene along any type's direction
-    # the temperature follows the per-cell scores' spread (what it was fitted on), also with groups
-    reference = scores[~empty_cells] if (~empty_cells).any() else scores
+    refinement: dict[str, Any] = {"refined": False}
+    if refine and (~empty_cells).sum() >= 3:
+        seed = probabilities(scores, softmax_temperature(scores[~empty_cells], EXPRESSION_RELATIVE_TEMPERATURE))
+        components = expression_components(chunks, progress=progress_bar(progress, "annotate: components"))
+        logits, summary = self_train(seed, training_features(components, scores), ~empty_cells)
+        summary["trained_types"] = np.asarray([list(used)[t] for t in summary["trained_types"]], dtype=object)
+        summary["training_cells"] = np.asarray(summary["training_cells"], dtype=np.int64)
+        refinement.update(summary, n_components=int(components.shape[1]))
+        if logits is not None:  # else fewer than two types had a cell to train on: the marker scores stay
+            refinement["refined"] = True
+            scores = logits
+    # the temperature follows the per-cell scores' spread (what it was fitted on), also with groups;
+    # a type no cell trained for has -inf logits (probability 0) and is left out of the spread
+    finite = np.isfinite(scores).all(axis=0)
+    reference = scores[~empty_cells][:, finite] if (~empty_cells).any() else scores[:, finite]
     if groups is not None:
         scores = group_means(scores, groups)
     spread = softmax_temperature(reference, temperature)
@@ -315,6 +364,7 @@ def annotate(
         "kind": "cell_types",
         "params": {
             "method": method,
+            "refine": bool(refine),
             "layer": layer,
             "power": EXPRESSION_POWER if method == "expression" else None,
             "vectors_key": vectors_key,
@@ -327,6 +377,19 @@ def annotate(
         "markers": {t: {way: np.asarray(g, dtype=object) for way, g in sets.items()} for t, sets in used.items()},
         "missing": {t: np.asarray(g, dtype=object) for t, g in missing.items()},
         "softmax_temperature": spread,
+        "refinement": {
+            **refinement,
+            **(
+                {
+                    "rounds": ROUNDS,
+                    "top_fraction": TOP_FRACTION,
+                    "score_weight": SCORE_WEIGHT,
+                    "max_components": N_COMPONENTS,
+                }
+                if refine
+                else {}
+            ),
+        },
         "n_unassigned": int((labels == UNASSIGNED).sum()),
     }
     obsm = {f"{key_added}{Key.PROBABILITIES_SUFFIX}": frame}
