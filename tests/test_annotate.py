@@ -123,8 +123,7 @@ def test_expression_components_match_sklearn_pca():
         signs = np.sign((got * expected).sum(axis=0))
         np.testing.assert_allclose(got * signs, expected, atol=1e-8)
     assert got.shape == (300, 4)
-    with pytest.raises(ValueError, match="Fewer than two genes vary"):
-        expression_components(CellChunks(sp.csr_matrix(np.ones((10, 3)))))
+    assert expression_components(CellChunks(sp.csr_matrix(np.ones((10, 3))))).shape == (10, 0)  # nothing varies
 
 
 def test_self_train_learns_the_classes_from_a_noisy_start():
@@ -147,6 +146,9 @@ def test_self_train_learns_the_classes_from_a_noisy_start():
     assert np.all(np.isneginf(logits[:, 2])) and np.isfinite(logits[:, :2]).all()
     logits, summary = self_train(start, features, start.argmax(axis=1) == 0)
     assert logits is None and summary["trained_types"] == [0]
+    # no component (nothing varies): the marker scores alone are the features
+    logits, _ = self_train(start, training_features(np.zeros((600, 0)), features[:, :3]), np.ones(600, bool))
+    assert (logits.argmax(axis=1) == labels).mean() > 0.9
 
 
 @pytest.mark.parametrize("method", ["expression", "vectors"])

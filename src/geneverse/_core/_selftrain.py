@@ -76,7 +76,8 @@ def expression_components(
 
     Exact: gene moments in one pass, the genes' covariance in a second (sparse products per chunk),
     its leading eigenvectors, and the projection in a third. Genes constant over the cells are left
-    out; of the rest, the ``max_genes`` most variable. At most ``min(n_cells, genes) - 1`` components.
+    out; of the rest, the ``max_genes`` most variable. At most ``min(n_cells, genes) - 1`` components;
+    none (cells x 0) when fewer than two genes vary or there are fewer than three cells.
 
     Parameters
     ----------
@@ -94,8 +95,8 @@ def expression_components(
     mean = sums / n
     variance = np.maximum(squares / n - mean**2, 0.0)
     varying = np.flatnonzero(variance > 1e-12 * np.maximum(mean**2, 1.0))
-    if len(varying) < 2 or n < 3:
-        raise ValueError("Fewer than two genes vary over the cells (or fewer than three cells): nothing to learn from.")
+    if len(varying) < 2 or n < 3:  # no component to find: the classifier then reads the marker scores alone
+        return np.zeros((n, 0))
     genes = varying[np.argsort(-variance[varying], kind="stable")[:max_genes]]
     genes.sort()
     sd = np.sqrt(variance[genes])
