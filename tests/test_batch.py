@@ -212,3 +212,71 @@ def test_coexpression_batch_key_errors(adata):
     with pytest.raises(ValueError, match="graph target 'graph_xcorr'"):
         gv.tl.coexpression(adata, "graph_xcorr", batch_key="batch", progress=False)
     assert not adata.varp.keys()
+
+
+def test_capture_factors_recover_planted_factors():
+    """Known factors per batch and gene, a cluster found in one batch only: the shared clusters give them back."""
+    from geneverse._core._capture import RowScaled, capture_factors
+    from geneverse._core._chunks import CellChunks
+
+    rng = np.random.default_rng(0)
+    n_genes, n_batches = 30, 3
+    clusters = np.repeat(np.arange(4), 300)
+    batches = rng.integers(0, n_batches, size=len(clusters))
+    batches[clusters == 3] = 2  # cluster 3 lives in batch 2 only: it must not pass for shared
+    levels = rng.gamma(2.0, 20.0, size=(4, n_genes))
+    factors = np.exp(rng.normal(0.0, 0.7, size=(n_batches, n_genes)))
+    counts = rng.poisson(levels[clusters] * factors[batches])
+    chunks = CellChunks(sp.csr_matrix(counts.astype(np.float64)), chunk_size=250)
+    found, shared = capture_factors(chunks, batches, n_batches, clusters, 4, prior=1.0, reference=0)
+    assert shared == 3
+    np.testing.assert_allclose(found[0], 1.0)
+    # up to one constant per batch (the size normalisation absorbs each batch's overall scale)
+    truth = factors / factors[0]
+    ratio = np.log(found) - np.log(truth)
+    ratio -= ratio.mean(axis=1, keepdims=True)
+    assert np.abs(ratio).max() < 0.1
+    # a cluster of a batch holding few of it does not count; no shared cluster: factors 1
+    alone, none_shared = capture_factors(chunks, np.zeros_like(batches), n_batches, clusters, 4)
+    assert none_shared == 0 and np.all(alone == 1.0)
+    # each cell's counts divided by its batch's factors, chunk by chunk
+    scaled = np.vstack([c.toarray() for c in CellChunks(RowScaled(sp.csr_matrix(counts), batches, factors), 333)])
+    np.testing.assert_allclose(scaled, counts / factors[batches])
+
+
+def test_capture_correction_mixes_strong_capture_effects():
+    """Strong gene-specific capture (log-sd 1): removing it from the counts mixes far more, types kept."""
+    data = gv.datasets.synthetic(1500, 300, 4, seed=3, n_batches=3, batch_effect=1.0, batch_depth=0.5)
+    gv.tl.coexpression(data, layer="counts", batch_key="batch", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    counts = data.layers["counts"].copy()
+    gv.tl.batch_correct(data, "batch", progress=False)
+    gv.tl.batch_correct(data, "batch", capture=True, key_added="X_capture", progress=False)
+    batches, types = data.obs["batch"].to_numpy(), data.obs["cell_type"].to_numpy()
+    harmony_only = batch_mixing(data.obsm["X_gv_corrected"], batches, types)
+    captured = batch_mixing(data.obsm["X_capture"], batches, types)
+    assert captured > harmony_only + 0.1 and captured > 0.7, (captured, harmony_only)
+    assert knn_accuracy(data.obsm["X_capture"], types, 15) >= 0.95 * knn_accuracy(data.obsm["X_gv_cells"], types, 15)
+    record = data.uns["gv"]["X_capture"]
+    assert record["params"]["capture"] and record["params"]["layer"] == "counts"
+    assert list(record["capture"]["shared_clusters"]) and record["capture"]["log_factor_sd"].shape == (3,)
+    assert (data.layers["counts"] != counts).nnz == 0  # the counts are read, never changed
+    np.testing.assert_allclose(np.linalg.norm(data.obsm["X_capture"], axis=1), 1.0, atol=1e-5)
+
+
+def test_capture_needs_the_cell_embedding_record_and_the_counts():
+    cells = offset_cells(n_per=20)  # cell vectors without a cell_embed record
+    before = cells.copy()
+    with pytest.raises(KeyError, match="no cell_embed record"):
+        gv.tl.batch_correct(cells, "batch", capture=True, progress=False)
+    assert set(cells.obsm) == set(before.obsm) and set(cells.uns) == set(before.uns)
+    data = gv.datasets.synthetic(300, 60, 3, seed=0, n_batches=2)
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    del data.layers["counts"]
+    keys = set(data.obsm)
+    with pytest.raises(KeyError, match=r"No layers\['counts'\]"):
+        gv.tl.batch_correct(data, "batch", capture=True, progress=False)
+    assert set(data.obsm) == keys

@@ -197,6 +197,10 @@ def test_batch_correct_command(tmp_path, capsys):
     assert {"X_gv_cells", "X_gv_corrected"} <= set(result.obsm)
     assert result.uns["gv"]["X_gv_corrected"]["params"]["batch_key"] == "batch"
     assert "X_gv_corrected" not in ad.read_h5ad(path).obsm  # the input is untouched with --output
+    code = main(["batch-correct", str(output), "--batch-key", "batch", "--capture", "--no-progress"])
+    assert code == 0  # the cells embedded again from counts freed of each batch's capture factors
+    params = ad.read_h5ad(output).uns["gv"]["X_gv_corrected"]["params"]
+    assert params["capture"] and params["layer"] == "counts"
     code = main(
         ["coexpression", str(path), "--target", "pearson", "--batch-key", "batch", "--no-cache", "--no-progress"]
     )

@@ -269,6 +269,8 @@ def _batch_correct(args: argparse.Namespace) -> int:
         cells_key=args.cells_key,
         key_added=args.key_added,
         reference=args.reference,
+        capture=args.capture,
+        layer=args.layer if args.capture else None,
         progress=not args.no_progress,
     )
     write_h5ad(adata, output)  # atomic: the input survives a failed write
@@ -577,6 +579,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch = sub.add_parser("batch-correct", help="batch-corrected cell vectors into an .h5ad file's obsm")
     batch.add_argument("--batch-key", required=True, help="obs column of the batches (samples, donors, runs)")
     batch.add_argument("--reference", default=None, help="a batch left in place (the others move onto it)")
+    batch.add_argument(
+        "--capture",
+        action="store_true",
+        help="also remove each batch's gene capture factors from the counts and embed the cells again",
+    )
     _add_cell_options(batch, Key.CORRECTED, "obsm key")
     batch.set_defaults(func=_batch_correct)
 

@@ -9,10 +9,26 @@ import numpy as np
 import pandas as pd
 
 from .._core._batch import soft_cluster_correct, unit_rows
-from .._data import cell_vectors, write_result
+from .._core._capture import CAPTURE_PRIOR, CAPTURE_SHARE, RowScaled, capture_factors
+from .._core._cells import weighted_cell_vectors
+from .._core._chunks import CellChunks
+from .._core._search import valid_rows
+from .._data import cell_vectors, gene_vectors, write_result
 from .._docs import shared_docs
 from .._keys import Key
-from .._utils import check_finite_number, check_positive_int, check_seed, progress_bar, resolve_modality
+from .._utils import (
+    check_finite_number,
+    check_positive_int,
+    check_seed,
+    get_expression,
+    progress_bar,
+    resolve_modality,
+)
+
+#: k-means clusters of the cell vectors in which ``capture=True`` estimates the capture factors.
+CAPTURE_CLUSTERS = 10
+#: Rounds of clustering, estimating the factors and embedding the rescaled counts.
+CAPTURE_ROUNDS = 2
 
 
 def batch_codes(modality: Any, batch_key: str, reference: str | None = None) -> tuple[np.ndarray, list[str]]:
@@ -52,6 +68,9 @@ def batch_correct(
     ridge: float | None = None,
     n_clusters: int | None = None,
     max_rounds: int = 10,
+    capture: bool = False,
+    layer: str | None = None,
+    chunk_size: int = 20_000,
     seed: int = 0,
     progress: bool = True,
     mod: str | None = None,
@@ -68,6 +87,17 @@ def batch_correct(
     from the reference's, the offsets are local, so a cell type present in some batches only does
     not drag the others. ``benchmarks/batch.py`` compares both, and ``harmonypy``, on planted
     batches (gene-specific capture, depth, batch-specific types).
+
+    With ``capture=True`` the batch effect is removed from the counts instead, where gene-specific
+    capture acts: the cells corrected as above are grouped by k-means (10 clusters); in the
+    clusters that hold several batches, each gene's capture factor per batch is fitted (Poisson
+    model of the cluster's level times the batch's factor, with 20 pseudo-counts shrinking rare
+    genes' factors to 1; ``_core/_capture.py``); each cell's counts are divided by its batch's
+    factors and embedded again as :func:`cell_embed` did (its record gives the layer, weighting and
+    gene vectors). Two rounds, the second clustering the first one's cells. The result is those
+    vectors: no soft-cluster offsets are removed after, as they cost cell types on planted
+    batches. On planted data it mixed batches with strong capture effects far better (mixing
+    0.80-0.90 against 0.59-0.66) at a 15-NN accuracy ratio of 0.93-0.98 (``benchmarks/batch.py``).
 
     Parameters
     ----------
@@ -92,6 +122,12 @@ def batch_correct(
         Soft clusters (default ``min(100, n_cells / 30)``, at least 2).
     max_rounds
         Rounds of clustering and correction.
+    capture
+        Also remove per-batch gene capture factors from the counts and embed the cells again (see
+        above). Needs cell vectors from :func:`cell_embed` with a weighted sum (its record) and their counts.
+    layer
+        With ``capture``: the counts; default: the layer :func:`cell_embed` read (its record).
+    {doc_chunk_size}
     seed
         Seed of the cluster start and the update order.
     progress
@@ -113,6 +149,8 @@ def batch_correct(
     max_rounds = check_positive_int("max_rounds", max_rounds)
     seed = check_seed(seed)
     cells = cell_vectors(modality, cells_key, finite=True)
+    check_positive_int("chunk_size", chunk_size)
+    embedding = _embedding_of(modality, cells_key, layer) if capture else None
     filled = np.any(cells != 0, axis=1)
     n_filled = int(filled.sum())
     k = min(100, n_filled // 30) if n_clusters is None else check_positive_int("n_clusters", n_clusters)
@@ -141,6 +179,11 @@ def batch_correct(
     )
     corrected = np.zeros_like(cells, dtype=np.float32)
     corrected[filled] = result.vectors
+    capture_record: dict[str, Any] = {}
+    if embedding is not None:
+        corrected, capture_record = _capture_correct(
+            corrected, filled, codes, len(names), reference_code, embedding, chunk_size, seed, progress
+        )
     shift = corrected[filled] - unit_rows(cells[filled])
     offsets = [
         float(np.linalg.norm(shift[codes[filled] == b].mean(axis=0))) if (codes[filled] == b).any() else 0.0
@@ -156,11 +199,86 @@ def batch_correct(
             "ridge": ridge,
             "n_clusters": int(k),
             "max_rounds": max_rounds,
+            "capture": bool(capture),
+            "layer": None if embedding is None else embedding["layer"],
             "seed": seed,
         },
+        **({"capture": capture_record} if capture_record else {}),
         "batches": np.asarray(names, dtype=object),
         "rounds": len(result.objective),
         "converged": bool(result.converged),
         "mean_offset": np.asarray(offsets),
     }
     return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, obsm={key_added: corrected})
+
+
+def _embedding_of(modality: Any, cells_key: str, layer: str | None) -> dict:
+    """How ``obsm[cells_key]`` was embedded (its ``cell_embed`` record), checked for ``capture=True``."""
+    record = modality.uns.get("gv", {}).get(Key.cell_record(cells_key))
+    if record is None or str(record.get("method")) != "weighted":
+        raise KeyError(
+            f"capture=True embeds the cells again as obsm[{cells_key!r}] was embedded, but it has no cell_embed "
+            "record of a weighted sum; run `gv.tl.cell_embed(adata, layer='counts')` first."
+        )
+    params = record.get("params", {})
+    recorded = params.get("layer")
+    recorded = None if recorded is None or str(recorded) == "None" else str(recorded)
+    layer = recorded if layer is None else layer
+    if layer is not None and layer not in modality.layers:
+        raise KeyError(f"No layers[{layer!r}] with the counts; pass `layer=`. Layers: {list(modality.layers)}.")
+    vectors = gene_vectors(modality, str(record.get("embedding_key")))
+    matrix, source = get_expression(modality, layer)
+    return {
+        "layer": layer,
+        "weighting": str(params.get("weighting")),
+        "vectors": np.where(valid_rows(vectors)[:, None], vectors, 0.0),
+        "matrix": matrix,
+        "source": source,
+    }
+
+
+def _capture_correct(
+    corrected: np.ndarray,
+    filled: np.ndarray,
+    codes: np.ndarray,
+    n_batches: int,
+    reference: int | None,
+    embedding: dict,
+    chunk_size: int,
+    seed: int,
+    progress: bool,
+) -> tuple[np.ndarray, dict]:
+    """Cells embedded again from counts divided by per-batch gene capture factors (``capture=True``)."""
+    from sklearn.cluster import KMeans
+
+    weighting = embedding["weighting"]
+    counts = CellChunks(
+        embedding["matrix"], chunk_size=chunk_size, require_nonnegative=True, source_name=embedding["source"]
+    )
+    current, shared_clusters = corrected, []
+    factors = np.ones((n_batches, counts.n_genes))
+    k = min(CAPTURE_CLUSTERS, int(filled.sum()))
+    bar = progress_bar(progress, "batch correct: capture")
+    for _ in range(CAPTURE_ROUNDS):
+        clusters = np.full(len(codes), -1)
+        clusters[filled] = KMeans(k, n_init=4, random_state=seed).fit_predict(current[filled])
+        factors, n_shared = capture_factors(counts, codes, n_batches, clusters, k, reference=reference)
+        shared_clusters.append(n_shared)
+        scaled = CellChunks(
+            RowScaled(embedding["matrix"], codes, factors),
+            chunk_size=chunk_size,
+            require_nonnegative=weighting != "raw",
+            source_name=embedding["source"],
+        )
+        current, _ = weighted_cell_vectors(scaled, embedding["vectors"], weighting, bar)
+    record = {
+        "rounds": CAPTURE_ROUNDS,
+        "clusters": k,
+        "shared_clusters": np.asarray(shared_clusters, dtype=np.int64),
+        "prior": CAPTURE_PRIOR,
+        "share": CAPTURE_SHARE,
+        "log_factor_sd": np.log(factors).std(axis=1),
+    }
+    out = np.zeros_like(corrected, dtype=np.float32)
+    out[filled] = current[filled]
+    return out, record
