@@ -236,9 +236,15 @@ def test_capture_factors_recover_planted_factors():
     ratio = np.log(found) - np.log(truth)
     ratio -= ratio.mean(axis=1, keepdims=True)
     assert np.abs(ratio).max() < 0.1
-    # a cluster of a batch holding few of it does not count; no shared cluster: factors 1
+    # no shared cluster: factors 1
     alone, none_shared = capture_factors(chunks, np.zeros_like(batches), n_batches, clusters, 4)
     assert none_shared == 0 and np.all(alone == 1.0)
+    # 12 cells of batch 1 in cluster 0 (4% of it, against batch 1's 75% of all cells): under half its
+    # share, so cluster 0 does not count as shared; without the share rule it does
+    few = np.where(clusters == 0, 0, 1)
+    few[np.flatnonzero(clusters == 0)[:12]] = 1
+    assert capture_factors(chunks, few, 2, clusters, 4)[1] == 0
+    assert capture_factors(chunks, few, 2, clusters, 4, share=0.0)[1] == 1
     # each cell's counts divided by its batch's factors, chunk by chunk
     scaled = np.vstack([c.toarray() for c in CellChunks(RowScaled(sp.csr_matrix(counts), batches, factors), 333)])
     np.testing.assert_allclose(scaled, counts / factors[batches])
@@ -280,3 +286,30 @@ def test_capture_needs_the_cell_embedding_record_and_the_counts():
     with pytest.raises(KeyError, match=r"No layers\['counts'\]"):
         gv.tl.batch_correct(data, "batch", capture=True, progress=False)
     assert set(data.obsm) == keys
+
+
+def test_capture_reference_stays_and_no_shared_cluster_warns():
+    data = gv.datasets.synthetic(900, 120, 3, seed=1, n_batches=3, batch_effect=0.8)
+    gv.tl.coexpression(data, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(data, progress=False)
+    gv.tl.cell_embed(data, layer="counts", progress=False)
+    gv.tl.batch_correct(data, "batch", capture=True, reference="batch0", key_added="X_ref", progress=False)
+    in_reference = (data.obs["batch"] == "batch0").to_numpy()
+    # the reference batch's factors are 1: its cells are embedded from their own counts, as before
+    np.testing.assert_allclose(data.obsm["X_ref"][in_reference], data.obsm["X_gv_cells"][in_reference], atol=1e-5)
+    assert not np.allclose(data.obsm["X_ref"][~in_reference], data.obsm["X_gv_cells"][~in_reference], atol=1e-3)
+    # 40 cells in 2 batches and 10 clusters: no cluster holds 10 cells of both batches, so there is
+    # nothing to fit the factors in; the soft-cluster correction is returned, with a warning
+    small = gv.datasets.synthetic(40, 60, 3, seed=1, n_batches=2)
+    gv.tl.coexpression(small, layer="counts", progress=False, use_cache=False)
+    gv.tl.embed(small, progress=False)
+    gv.tl.cell_embed(small, layer="counts", progress=False)
+    with pytest.warns(UserWarning, match="no cluster"):
+        gv.tl.batch_correct(small, "batch", capture=True, key_added="X_small", progress=False)
+    gv.tl.batch_correct(small, "batch", key_added="X_soft", progress=False)
+    np.testing.assert_allclose(small.obsm["X_small"], small.obsm["X_soft"])
+    assert not small.uns["gv"]["X_small"]["capture"]["applied"]
+    with pytest.raises(ValueError, match="layer= is read by capture=True"):
+        gv.tl.batch_correct(data, "batch", layer="counts", progress=False)
+    with pytest.raises(TypeError, match="capture must be True or False"):
+        gv.tl.batch_correct(data, "batch", capture="yes", progress=False)

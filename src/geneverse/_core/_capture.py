@@ -119,7 +119,8 @@ class RowScaled:
     """
 
     def __init__(self, X: object, batch_codes: np.ndarray, factors: np.ndarray) -> None:
-        self.X = X
+        # row slices of CSC/COO are slow: one conversion, as CellChunks does
+        self.X = sp.csr_matrix(X) if sp.issparse(X) and not isinstance(X, sp.csr_matrix | sp.csr_array) else X
         self.batch_codes = np.asarray(batch_codes)
         self.scale = 1.0 / np.asarray(factors, dtype=np.float64)
         self.shape = X.shape

@@ -40,7 +40,7 @@ TOP_FRACTION = 0.5
 ROUNDS = 3
 #: Inverse L2 penalty of the logistic regression (sklearn's ``C``).
 PENALTY_C = 0.1
-#: Training cells per round at most (a random subset of the confident ones beyond it).
+#: Training cells per round at most (beyond it, a random subset of the same size from each type).
 MAX_TRAINING_CELLS = 50_000
 
 
@@ -171,8 +171,17 @@ def self_train(
     classes = np.arange(probs.shape[1])
     for _ in range(rounds):
         chosen = np.flatnonzero(_confident(current, eligible, fraction))
-        if len(chosen) > max_training_cells:
-            chosen = np.sort(rng.choice(chosen, max_training_cells, replace=False))
+        if len(chosen) > max_training_cells:  # the same cap for every type, so that rare types keep their cells
+            labels = current[chosen].argmax(axis=1)
+            cap = max(max_training_cells // probs.shape[1], 1)
+            chosen = np.sort(
+                np.concatenate(
+                    [
+                        rng.choice(members, min(cap, len(members)), replace=False)
+                        for members in (chosen[labels == t] for t in np.unique(labels))
+                    ]
+                )
+            )
         labels = current[chosen].argmax(axis=1)
         classes = np.unique(labels)
         if len(classes) < 2:

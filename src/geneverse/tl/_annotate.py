@@ -218,7 +218,9 @@ def annotate(
     refine
         Self-train a classifier on the expression from the marker scores (see above). Default: on
         for ``method="expression"``; ``method="vectors"`` cannot refine (the expression would bring
-        back what batch correction removed).
+        back what batch correction removed). The marker probabilities that choose the first
+        training cells use the fitted 0.33; ``temperature`` applies to the final logits. A type no
+        cell is confidently assigned to gets probability 0, with a warning.
     layer
         For ``method="expression"``: the expression, counts as for :func:`cell_embed`. Default: the
         layer the co-expression behind the vectors was computed from (its record), else ``X``.
@@ -246,8 +248,9 @@ def annotate(
     -------
     ``None``, or the modified copy. Writes ``obs[key_added]`` (categorical: the types, then
     ``"unassigned"``), ``obsm[key_added + "_probabilities"]`` (DataFrame cells x types, rows sum to
-    1) and ``uns['gv'][key_added]`` with the markers used, the ``missing`` ones, the temperature and
-    the parameters.
+    1) and ``uns['gv'][key_added]`` with the markers used, the ``missing`` ones, the temperature,
+    the parameters and ``refinement`` (whether it ran; the training cells per round, the types
+    trained and the components).
     """
     started = time.perf_counter()
     modality = resolve_modality(adata, mod)
@@ -260,6 +263,8 @@ def annotate(
         raise ValueError(f"Unknown method {method!r}; use one of {ANNOTATE_METHODS}.")
     if refine is None:
         refine = method == "expression"
+    if not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True, False or None, got {refine!r}.")
     if refine and method != "expression":
         raise ValueError(
             "refine=True reads the expression, which would bring back what batch correction removed from the "
@@ -344,6 +349,13 @@ def annotate(
         if logits is not None:  # else fewer than two types had a cell to train on: the marker scores stay
             refinement["refined"] = True
             scores = logits
+            lost = [t for t in used if t not in set(summary["trained_types"])]
+            if lost:
+                warnings.warn(
+                    f"No cell was assigned to {lost} with confidence by the end of refinement; their probability "
+                    "is 0. Check their markers, or pass refine=False.",
+                    stacklevel=2,
+                )
     # the temperature follows the per-cell scores' spread (what it was fitted on), also with groups;
     # a type no cell trained for has -inf logits (probability 0) and is left out of the spread
     finite = np.isfinite(scores).all(axis=0)

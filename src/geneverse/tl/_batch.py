@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._core._batch import soft_cluster_correct, unit_rows
-from .._core._capture import CAPTURE_PRIOR, CAPTURE_SHARE, RowScaled, capture_factors
+from .._core._capture import CAPTURE_MIN_CELLS, CAPTURE_PRIOR, CAPTURE_SHARE, RowScaled, capture_factors
 from .._core._cells import weighted_cell_vectors
 from .._core._chunks import CellChunks
 from .._core._search import valid_rows
@@ -139,7 +140,9 @@ def batch_correct(
     -------
     ``None``, or the modified copy. Writes ``obsm[key_added]`` (cells x dims, float32) and
     ``uns['gv'][key_added]`` (the parameters, the rounds run, whether the objective converged, and
-    the length of the mean shift of each batch, in the order of ``batches``). Cells whose vector is zero stay zero.
+    the length of the mean shift of each batch, in the order of ``batches``; with ``capture``, also
+    ``capture``: the shared clusters per round, the prior, each batch's spread of log factors and
+    whether the factors were ``applied``). Cells whose vector is zero stay zero.
     """
     started = time.perf_counter()
     modality = resolve_modality(adata, mod)
@@ -150,7 +153,13 @@ def batch_correct(
     seed = check_seed(seed)
     cells = cell_vectors(modality, cells_key, finite=True)
     check_positive_int("chunk_size", chunk_size)
-    embedding = _embedding_of(modality, cells_key, layer) if capture else None
+    if not isinstance(capture, bool | np.bool_):
+        raise TypeError(f"capture must be True or False, got {capture!r}.")
+    if layer is not None and not capture:
+        raise ValueError(
+            "layer= is read by capture=True (the counts); without it batch_correct reads the cell vectors."
+        )
+    embedding = _embedding_of(modality, cells_key, layer, cells.shape[1]) if capture else None
     filled = np.any(cells != 0, axis=1)
     n_filled = int(filled.sum())
     k = min(100, n_filled // 30) if n_clusters is None else check_positive_int("n_clusters", n_clusters)
@@ -212,7 +221,7 @@ def batch_correct(
     return write_result(adata, key_added, record, mod=mod, copy=copy, started=started, obsm={key_added: corrected})
 
 
-def _embedding_of(modality: Any, cells_key: str, layer: str | None) -> dict:
+def _embedding_of(modality: Any, cells_key: str, layer: str | None, dims: int) -> dict:
     """How ``obsm[cells_key]`` was embedded (its ``cell_embed`` record), checked for ``capture=True``."""
     record = modality.uns.get("gv", {}).get(Key.cell_record(cells_key))
     if record is None or str(record.get("method")) != "weighted":
@@ -221,12 +230,23 @@ def _embedding_of(modality: Any, cells_key: str, layer: str | None) -> dict:
             "record of a weighted sum; run `gv.tl.cell_embed(adata, layer='counts')` first."
         )
     params = record.get("params", {})
+    if str(params.get("weighting")) == "raw":
+        raise ValueError(
+            f"obsm[{cells_key!r}] weighs raw values (weighting='raw', e.g. log-normalised data); capture=True fits "
+            "capture factors on counts: embed the cells from counts (`gv.tl.cell_embed(adata, layer='counts')`)."
+        )
     recorded = params.get("layer")
     recorded = None if recorded is None or str(recorded) == "None" else str(recorded)
     layer = recorded if layer is None else layer
     if layer is not None and layer not in modality.layers:
         raise KeyError(f"No layers[{layer!r}] with the counts; pass `layer=`. Layers: {list(modality.layers)}.")
     vectors = gene_vectors(modality, str(record.get("embedding_key")))
+    if vectors.shape[1] != dims:
+        raise ValueError(
+            f"obsm[{cells_key!r}] has {dims} dimensions but the gene vectors its record names "
+            f"(varm[{record.get('embedding_key')!r}]) {vectors.shape[1]}; embed the cells again "
+            "with `gv.tl.cell_embed`."
+        )
     matrix, source = get_expression(modality, layer)
     return {
         "layer": layer,
@@ -255,15 +275,18 @@ def _capture_correct(
     counts = CellChunks(
         embedding["matrix"], chunk_size=chunk_size, require_nonnegative=True, source_name=embedding["source"]
     )
-    current, shared_clusters = corrected, []
+    current, shared_clusters, result = corrected, [], None
     factors = np.ones((n_batches, counts.n_genes))
     k = min(CAPTURE_CLUSTERS, int(filled.sum()))
     bar = progress_bar(progress, "batch correct: capture")
     for _ in range(CAPTURE_ROUNDS):
         clusters = np.full(len(codes), -1)
         clusters[filled] = KMeans(k, n_init=4, random_state=seed).fit_predict(current[filled])
-        factors, n_shared = capture_factors(counts, codes, n_batches, clusters, k, reference=reference)
+        found, n_shared = capture_factors(counts, codes, n_batches, clusters, k, reference=reference)
         shared_clusters.append(n_shared)
+        if n_shared == 0:  # nothing to fit the factors in: keep the last round's vectors
+            break
+        factors = found
         scaled = CellChunks(
             RowScaled(embedding["matrix"], codes, factors),
             chunk_size=chunk_size,
@@ -271,6 +294,14 @@ def _capture_correct(
             source_name=embedding["source"],
         )
         current, _ = weighted_cell_vectors(scaled, embedding["vectors"], weighting, bar)
+        result = current
+    if result is None:
+        warnings.warn(
+            f"capture=True found no cluster of at least {CAPTURE_MIN_CELLS} cells from two or more batches to fit "
+            "the capture factors in; the soft-cluster correction is returned alone.",
+            stacklevel=3,
+        )
+        result = corrected
     record = {
         "rounds": CAPTURE_ROUNDS,
         "clusters": k,
@@ -278,7 +309,8 @@ def _capture_correct(
         "prior": CAPTURE_PRIOR,
         "share": CAPTURE_SHARE,
         "log_factor_sd": np.log(factors).std(axis=1),
+        "applied": result is not corrected,
     }
     out = np.zeros_like(corrected, dtype=np.float32)
-    out[filled] = current[filled]
+    out[filled] = result[filled]
     return out, record
