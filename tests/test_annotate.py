@@ -93,6 +93,17 @@ def test_refine_fixes_cells_the_markers_miss():
     assert (refined.astype(str) == truth).mean() > 0.85  # this generator's cells allow about 0.88
 
 
+def test_refine_warns_about_a_type_no_cell_is_assigned_to(planted):
+    data = planted.copy()
+    markers = markers_of(data)
+    markers["copy"] = list(markers["type0"])  # the same direction as type0: never the top type (ties go first)
+    with pytest.warns(UserWarning, match=r"No cell was assigned to \['copy'\]"):
+        gv.tl.annotate(data, markers, min_probability=0.0)
+    probs = data.obsm["gv_cell_type_probabilities"]
+    assert (probs["copy"] == 0).all() and "copy" not in set(data.obs["gv_cell_type"].astype(str))
+    assert list(data.uns["gv"]["gv_cell_type"]["refinement"]["trained_types"]) == ["type0", "type1", "type2", "type3"]
+
+
 def test_refine_needs_the_expression_and_leaves_adata_on_error(planted):
     data = planted.copy()
     before = set(data.obs.columns), set(data.obsm.keys())

@@ -239,6 +239,7 @@ def _bad_arguments(folder):
         (["demo", "--out", "TEXT"], "is a file"),
         (["annotate", "IN", "--markers", str(missing / "m.csv")], "no such file"),
         (["annotate", "IN", "--markers", "pbmc", "--min-probability", "2"], "--min-probability must be in [0, 1]"),
+        (["annotate", "IN", "--markers", "pbmc", "--method", "vectors", "--no-refine"], "--no-refine is read by"),
         (["batch-correct", "IN", "--batch-key", "nope"], "No obs column 'nope'"),
         (["coexpression", "IN", "--batch-key", "nope"], "No obs column 'nope'"),
         (["batch-correct", str(missing / "x.h5ad"), "--batch-key", "b"], "no such file"),

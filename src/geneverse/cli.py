@@ -303,6 +303,8 @@ def _annotate(args: argparse.Namespace) -> int:
         _input_file(args.markers)
     if not 0.0 <= args.min_probability <= 1.0:
         raise ValueError(f"--min-probability must be in [0, 1], got {args.min_probability}.")
+    if args.no_refine and args.method == "vectors":
+        raise ValueError("--no-refine is read by --method expression; --method vectors never refines.")
     adata = _read(args.input)
     markers = gv.datasets.pbmc_markers() if args.markers == "pbmc" else args.markers
     if args.method == "vectors":
