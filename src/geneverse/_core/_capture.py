@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._chunks import CellChunks, _to_csr64, is_dask_array
+from ._chunks import CellChunks, _to_csr64, is_dask_array, row_totals, scale_rows
 
 #: Pseudo-counts (in size-normalised counts) added to the observed and expected sums of a gene in a batch.
-#: Chosen on planted batches (``benchmarks/batch.py``) among 1-50: 1-5 amplified the noise of rare genes
+#: Chosen in probes on the planted batches of ``benchmarks/batch.py`` among 1-50: 1-5 amplified the noise of rare genes
 #: (15-NN accuracy ratio down to 0.88), 50 left more of the strong capture effects (mixing 0.76).
 CAPTURE_PRIOR = 20.0
 #: A batch counts in a cluster when its share of the cluster's cells is at least this fraction of its overall share.
@@ -31,17 +31,6 @@ CAPTURE_SHARE = 0.5
 CAPTURE_MIN_CELLS = 10
 #: Alternating updates of the levels and the factors.
 CAPTURE_ITERATIONS = 10
-
-
-def _size_normalised(chunk: sp.csr_matrix, target: float) -> sp.csr_matrix:
-    totals = np.asarray(chunk.sum(axis=1)).ravel()
-    out = chunk.copy()
-    out.data = out.data * np.repeat(target / np.where(totals > 0, totals, 1.0), np.diff(out.indptr))
-    return out
-
-
-def _row_sums(chunk: sp.csr_matrix) -> np.ndarray:
-    return np.asarray(chunk.sum(axis=1)).ravel()
 
 
 def capture_factors(
@@ -76,19 +65,21 @@ def capture_factors(
     -------
     The factors (all 1 when no cluster is shared), and the number of shared clusters.
     """
-    totals = chunks.map_concat(lambda chunk: _row_sums(chunk)[:, None]).ravel()
+    totals = chunks.map_concat(lambda chunk: row_totals(chunk)[:, None]).ravel()
     target = float(np.median(totals[totals > 0])) if (totals > 0).any() else 1.0
+    size_factors = target / np.where(totals > 0, totals, 1.0)  # to size-normalised counts
     groups = np.where(cluster_codes >= 0, cluster_codes * n_batches + batch_codes, -1)
     sums = np.zeros((n_clusters * n_batches, chunks.n_genes))
     start = 0
     for chunk in chunks:
-        rows = groups[start : start + chunk.shape[0]]
+        stop = start + chunk.shape[0]
+        rows = groups[start:stop]
         keep = np.flatnonzero(rows >= 0)
         indicator = sp.csr_matrix(
             (np.ones(len(keep)), (rows[keep], keep)), shape=(n_clusters * n_batches, chunk.shape[0])
         )
-        sums += np.asarray((indicator @ _size_normalised(chunk, target)).toarray())
-        start += chunk.shape[0]
+        sums += np.asarray((indicator @ scale_rows(chunk, size_factors[start:stop])).toarray())
+        start = stop
     observed = sums.reshape(n_clusters, n_batches, -1)
     cells = np.bincount(groups[groups >= 0], minlength=n_clusters * n_batches).reshape(n_clusters, n_batches)
     overall = cells.sum(axis=0) / max(cells.sum(), 1)

@@ -40,6 +40,18 @@ def rows_per_block(n_columns: int, largest: int | None = 2048, values: int = 2**
     return rows if largest is None else min(rows, largest)
 
 
+def row_totals(chunk: sp.csr_matrix) -> np.ndarray:
+    """Each row's sum (a cell's total count)."""
+    return np.asarray(chunk.sum(axis=1)).ravel()
+
+
+def scale_rows(chunk: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
+    """A copy of ``chunk`` with row ``i`` multiplied by ``factors[i]``."""
+    out = chunk.copy()
+    out.data = out.data * np.repeat(factors, np.diff(out.indptr))
+    return out
+
+
 def is_dask_array(X: object) -> bool:
     """Whether ``X`` is a dask array (checked without importing dask)."""
     return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "compute")

@@ -339,6 +339,10 @@ def annotate(
         scores = expression_scores(chunks, gene_profiles(vectors, directions), progress_bar(progress, "annotate"))
         empty_cells = ~np.any(scores != 0, axis=1)  # no expressed gene along any type's direction
     refinement: dict[str, Any] = {"refined": False}
+    if refine:
+        refinement.update(
+            rounds=ROUNDS, top_fraction=TOP_FRACTION, score_weight=SCORE_WEIGHT, max_components=N_COMPONENTS
+        )
     if refine and (~empty_cells).sum() >= 3:
         seed = probabilities(scores, softmax_temperature(scores[~empty_cells], EXPRESSION_RELATIVE_TEMPERATURE))
         components = expression_components(chunks, progress=progress_bar(progress, "annotate: components"))
@@ -389,19 +393,7 @@ def annotate(
         "markers": {t: {way: np.asarray(g, dtype=object) for way, g in sets.items()} for t, sets in used.items()},
         "missing": {t: np.asarray(g, dtype=object) for t, g in missing.items()},
         "softmax_temperature": spread,
-        "refinement": {
-            **refinement,
-            **(
-                {
-                    "rounds": ROUNDS,
-                    "top_fraction": TOP_FRACTION,
-                    "score_weight": SCORE_WEIGHT,
-                    "max_components": N_COMPONENTS,
-                }
-                if refine
-                else {}
-            ),
-        },
+        "refinement": refinement,
         "n_unassigned": int((labels == UNASSIGNED).sum()),
     }
     obsm = {f"{key_added}{Key.PROBABILITIES_SUFFIX}": frame}
